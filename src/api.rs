@@ -1,0 +1,159 @@
+//! The local API: request and reply types of the control protocol (JSON Lines over a
+//! Unix socket, specified in `proto/control.md`) and the views it prints.
+
+pub mod control;
+
+use crate::gossip::envelope::Envelope;
+use crate::gossip::priority::Priority;
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, UNIX_EPOCH};
+
+/// One request line: an `id` the reply echoes, and the operation.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    /// Correlates the reply (and follow events) with this request.
+    pub id: u64,
+    /// What to do.
+    #[serde(flatten)]
+    pub op: Op,
+}
+
+/// Operations of the control protocol.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Publish a text message.
+    Send {
+        /// Channel name.
+        channel: String,
+        /// UTF-8 text.
+        text: String,
+        /// Time to live in ms; the node default when absent.
+        ttl_ms: Option<u64>,
+        /// Triage priority; P3 when absent.
+        priority: Option<Priority>,
+    },
+    /// List unexpired messages of a channel, oldest first.
+    Read {
+        /// Channel name.
+        channel: String,
+        /// At most this many (default and cap: [`control::MAX_READ`]).
+        limit: Option<usize>,
+    },
+    /// Reply once, then stream `message` events of a channel until the client leaves.
+    Follow {
+        /// Channel name.
+        channel: String,
+    },
+    /// Connected peers.
+    Peers,
+    /// Node status.
+    Status,
+}
+
+/// A stored message as the API shows it. The body is shown as text only to the local
+/// user over the 0600 socket; it is never logged.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MessageView {
+    /// Message id, 64 hex characters.
+    pub id: String,
+    /// Author peer id.
+    pub author: String,
+    /// Channel.
+    pub channel: String,
+    /// Sent time, RFC 3339 UTC with milliseconds.
+    pub sent_at: String,
+    /// Sent time, Unix ms.
+    pub sent_at_ms: u64,
+    /// Time to live, ms.
+    pub ttl_ms: u64,
+    /// Expiry, Unix ms.
+    pub expires_at_ms: u64,
+    /// Time left at the moment of the reply, ms.
+    pub remaining_ms: u64,
+    /// Triage priority.
+    pub priority: Priority,
+    /// Relays so far.
+    pub hops: u8,
+    /// Body as UTF-8 (invalid sequences replaced).
+    pub text: String,
+}
+
+impl MessageView {
+    /// `P1`..`P4`, as shown to people.
+    pub fn priority_label(&self) -> String {
+        self.priority.to_string()
+    }
+
+    /// Builds the view of `env` at `now_ms`.
+    pub fn new(env: &Envelope, now_ms: u64) -> MessageView {
+        let sent = UNIX_EPOCH + Duration::from_millis(env.created_at_ms);
+        MessageView {
+            id: env.id.to_hex(),
+            author: env.author_peer_id().to_string(),
+            channel: env.channel.to_string(),
+            sent_at: humantime::format_rfc3339_millis(sent).to_string(),
+            sent_at_ms: env.created_at_ms,
+            ttl_ms: env.ttl_ms,
+            expires_at_ms: env.expires_at_ms(),
+            remaining_ms: env.expires_at_ms().saturating_sub(now_ms),
+            priority: env.priority,
+            hops: env.hops,
+            text: String::from_utf8_lossy(&env.body).into_owned(),
+        }
+    }
+}
+
+/// An error reply: a stable `code` clients match on, and a human message.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// Stable code, listed in `proto/control.md`.
+    pub code: String,
+    /// One-line explanation.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with `code` and `message`.
+    pub fn new(code: &str, message: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            code: code.to_owned(),
+            message: message.to_string(),
+        }
+    }
+}
+
+/// One reply line. Exactly one of `result`, `error`, `event` is present.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    /// The request id, or `null` if the request could not be parsed.
+    pub id: Option<u64>,
+    /// Success payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    /// Failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<ApiError>,
+    /// A streamed event of a `follow` request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<FollowEvent>,
+}
+
+/// Events streamed after a `follow` request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FollowEvent {
+    /// A new message in the followed channel.
+    Message(MessageView),
+    /// Messages expired and were removed (ids in hex).
+    Expired {
+        /// Their ids.
+        ids: Vec<String>,
+    },
+    /// The client fell behind and missed events: re-read the channel.
+    Lagged {
+        /// How many events were missed.
+        missed: u64,
+    },
+}

@@ -1,0 +1,390 @@
+//! The control socket: a Unix socket (mode 0600) in the data dir speaking JSON Lines
+//! (`proto/control.md`). [`serve`] runs the server over a [`NodeHandle`]; [`Client`]
+//! is what the CLI uses.
+
+use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
+use crate::gossip::envelope::{ChannelName, MAX_TTL};
+use crate::gossip::priority::Priority;
+use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError};
+use crate::store::now_ms;
+use futures::{SinkExt, StreamExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::{broadcast, Semaphore};
+use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Longest request line: a 64 KiB body JSON-escaped fits with room to spare.
+pub const MAX_LINE_BYTES: usize = 512 * 1024;
+/// Most messages one `read` returns.
+pub const MAX_READ: usize = 10_000;
+/// Concurrent control clients at most (each `follow` holds one slot).
+pub const MAX_CLIENTS: usize = 64;
+
+/// Why the control socket could not start or a client request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// Another live node answers on this socket.
+    #[error("a node is already running for data dir {0}")]
+    AlreadyRunning(PathBuf),
+    /// No node answers on this socket.
+    #[error("no node running for data dir {0}")]
+    NotRunning(PathBuf),
+    /// Socket I/O failed.
+    #[error("control socket {path}")]
+    Io {
+        /// The socket path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The node answered with an error.
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    /// The node's reply could not be understood.
+    #[error("bad reply from node: {0}")]
+    BadReply(String),
+}
+
+/// Binds the socket (0600), replacing a stale one, and serves clients until
+/// `shutdown`. Returns the tracker of the accept loop and its client tasks.
+pub async fn serve(
+    path: &Path,
+    node: NodeHandle,
+    default_ttl: Duration,
+    shutdown: CancellationToken,
+) -> Result<TaskTracker, ControlError> {
+    let io = |source| ControlError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if path.exists() {
+        if UnixStream::connect(path).await.is_ok() {
+            return Err(ControlError::AlreadyRunning(
+                path.parent().unwrap_or(path).to_owned(),
+            ));
+        }
+        std::fs::remove_file(path).map_err(io)?;
+    }
+    let listener = UnixListener::bind(path).map_err(io)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let tracker = TaskTracker::new();
+    let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
+    let inner = tracker.clone();
+    let socket_path = path.to_owned();
+    tracker.spawn(async move {
+        loop {
+            let stream = tokio::select! {
+                () = shutdown.cancelled() => break,
+                res = listener.accept() => match res {
+                    Ok((s, _)) => s,
+                    Err(e) => { tracing::warn!(error = %e, "control accept failed"); continue; }
+                },
+            };
+            // Over the cap, the client waits in the kernel backlog until a slot frees.
+            let permit = tokio::select! {
+                () = shutdown.cancelled() => break,
+                p = clients.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
+            };
+            let (node, shutdown) = (node.clone(), shutdown.clone());
+            inner.spawn(async move {
+                let _permit = permit;
+                if let Err(e) = serve_client(stream, node, default_ttl, shutdown).await {
+                    tracing::debug!(error = %e, "control client ended");
+                }
+            });
+        }
+        let _ = std::fs::remove_file(&socket_path);
+    });
+    tracker.close();
+    Ok(tracker)
+}
+
+async fn serve_client(
+    stream: UnixStream,
+    node: NodeHandle,
+    default_ttl: Duration,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let (rd, wr) = stream.into_split();
+    let mut lines = FramedRead::new(rd, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
+    let mut out = FramedWrite::new(wr, LinesCodec::new());
+    loop {
+        let line = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            l = lines.next() => l,
+        };
+        let line = match line {
+            None => return Ok(()),
+            Some(Ok(l)) => l,
+            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                tracing::warn!(code = "line_too_long", "control request rejected");
+                send(
+                    &mut out,
+                    error_reply(None, "line_too_long", "request line over 512 KiB"),
+                )
+                .await?;
+                continue;
+            }
+            Some(Err(LinesCodecError::Io(e))) => {
+                tracing::warn!(code = "bad_request", error = %e, "control request rejected");
+                send(
+                    &mut out,
+                    error_reply(None, "bad_request", "request is not UTF-8 text"),
+                )
+                .await?;
+                return Ok(());
+            }
+        };
+        let req: Request = match serde_json::from_str(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(code = "bad_request", error = %e, "control request rejected");
+                send(
+                    &mut out,
+                    error_reply(None, "bad_request", format!("not a request: {e}")),
+                )
+                .await?;
+                continue;
+            }
+        };
+        if let Op::Follow { channel } = &req.op {
+            let channel = match ChannelName::new(channel) {
+                Ok(c) => c,
+                Err(e) => {
+                    send(&mut out, error_reply(Some(req.id), "bad_channel", e)).await?;
+                    continue;
+                }
+            };
+            // Subscribe to events before replying so nothing falls between.
+            let events = node.events();
+            if let Err(e) = node.subscribe(channel.clone()).await {
+                send(&mut out, error_reply(Some(req.id), publish_code(&e), e)).await?;
+                continue;
+            }
+            send(
+                &mut out,
+                ok_reply(req.id, serde_json::json!({"following": channel.as_str()})),
+            )
+            .await?;
+            return follow(req.id, channel, events, &mut lines, &mut out, shutdown).await;
+        }
+        let reply = match handle(&node, req.op, default_ttl).await {
+            Ok(v) => ok_reply(req.id, v),
+            Err(e) => Reply {
+                id: Some(req.id),
+                result: None,
+                error: Some(e),
+                event: None,
+            },
+        };
+        send(&mut out, reply).await?;
+    }
+}
+
+async fn follow(
+    id: u64,
+    channel: ChannelName,
+    mut events: broadcast::Receiver<NodeEvent>,
+    lines: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
+    out: &mut FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    loop {
+        let event = tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            // Anything the client sends (or EOF) after `follow` ends the stream.
+            _ = lines.next() => return Ok(()),
+            ev = events.recv() => ev,
+        };
+        let event = match event {
+            Ok(NodeEvent::Delivered(env)) if env.channel == channel => {
+                FollowEvent::Message(MessageView::new(&env, now_ms()))
+            }
+            Ok(NodeEvent::Expired(ids)) => FollowEvent::Expired {
+                ids: ids.iter().map(|i| i.to_hex()).collect(),
+            },
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(missed)) => FollowEvent::Lagged { missed },
+            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+        };
+        let reply = Reply {
+            id: Some(id),
+            result: None,
+            error: None,
+            event: Some(event),
+        };
+        send(out, reply).await?;
+    }
+}
+
+async fn handle(
+    node: &NodeHandle,
+    op: Op,
+    default_ttl: Duration,
+) -> Result<serde_json::Value, ApiError> {
+    let json = |v: Result<serde_json::Value, serde_json::Error>| {
+        v.map_err(|e| ApiError::new("internal", e))
+    };
+    match op {
+        Op::Send {
+            channel,
+            text,
+            ttl_ms,
+            priority,
+        } => {
+            let channel =
+                ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
+            let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
+            if ttl.is_zero() || ttl > MAX_TTL {
+                return Err(ApiError::new(
+                    "bad_ttl",
+                    "ttl must be between 1 ms and 7 days",
+                ));
+            }
+            let published = node
+                .publish(Outgoing {
+                    channel,
+                    body: text.into_bytes(),
+                    ttl,
+                    priority: priority.unwrap_or(Priority::P3),
+                })
+                .await
+                .map_err(|e| ApiError::new(publish_code(&e), e))?;
+            let view = MessageView::new(&published.envelope, now_ms());
+            json(Ok(
+                serde_json::json!({"message": view, "sent_to": published.sent_to}),
+            ))
+        }
+        Op::Read { channel, limit } => {
+            let channel =
+                ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
+            let limit = limit.unwrap_or(MAX_READ).min(MAX_READ);
+            let now = now_ms();
+            let msgs = node
+                .read(&channel, limit)
+                .map_err(|e| ApiError::new("store", e))?;
+            let views: Vec<MessageView> = msgs.iter().map(|m| MessageView::new(m, now)).collect();
+            json(serde_json::to_value(views))
+        }
+        Op::Peers => {
+            let peers = node
+                .peers()
+                .await
+                .map_err(|e| ApiError::new(publish_code(&e), e))?;
+            json(serde_json::to_value(peers))
+        }
+        Op::Status => {
+            let status = node
+                .status()
+                .await
+                .map_err(|e| ApiError::new(publish_code(&e), e))?;
+            json(serde_json::to_value(status))
+        }
+        Op::Follow { .. } => Err(ApiError::new("internal", "follow is handled by the stream")),
+    }
+}
+
+fn publish_code(e: &PublishError) -> &'static str {
+    match e {
+        PublishError::BadChannel(_) => "bad_channel",
+        PublishError::TooLarge { .. } => "too_large",
+        PublishError::BadTtl { .. } => "bad_ttl",
+        PublishError::Envelope(_) => "bad_envelope",
+        PublishError::Store(_) => "store",
+        PublishError::NodeStopped => "node_stopped",
+    }
+}
+
+fn ok_reply(id: u64, result: serde_json::Value) -> Reply {
+    Reply {
+        id: Some(id),
+        result: Some(result),
+        error: None,
+        event: None,
+    }
+}
+
+fn error_reply(id: Option<u64>, code: &str, message: impl std::fmt::Display) -> Reply {
+    Reply {
+        id,
+        result: None,
+        error: Some(ApiError::new(code, message)),
+        event: None,
+    }
+}
+
+async fn send(
+    out: &mut FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
+    reply: Reply,
+) -> std::io::Result<()> {
+    let line = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
+    out.send(line).await.map_err(|e| match e {
+        LinesCodecError::Io(e) => e,
+        LinesCodecError::MaxLineLengthExceeded => std::io::Error::other("reply too long"),
+    })
+}
+
+/// A control-socket client, one request at a time.
+pub struct Client {
+    path: PathBuf,
+    lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
+    wr: tokio::net::unix::OwnedWriteHalf,
+    next_id: u64,
+}
+
+impl Client {
+    /// Connects to the node of `data_dir` through `socket`.
+    pub async fn connect(data_dir: &Path, socket: &Path) -> Result<Client, ControlError> {
+        let stream = UnixStream::connect(socket)
+            .await
+            .map_err(|_| ControlError::NotRunning(data_dir.to_owned()))?;
+        let (rd, wr) = stream.into_split();
+        Ok(Client {
+            path: socket.to_owned(),
+            lines: FramedRead::new(rd, LinesCodec::new_with_max_length(64 * 1024 * 1024)),
+            wr,
+            next_id: 1,
+        })
+    }
+
+    /// Sends one request and returns its `result`, or the node's error.
+    pub async fn request(&mut self, op: Op) -> Result<serde_json::Value, ControlError> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut line = serde_json::to_vec(&Request { id, op })
+            .map_err(|e| ControlError::BadReply(e.to_string()))?;
+        line.push(b'\n');
+        self.wr
+            .write_all(&line)
+            .await
+            .map_err(|source| ControlError::Io {
+                path: self.path.clone(),
+                source,
+            })?;
+        let reply = self.next_reply().await?;
+        match (reply.result, reply.error) {
+            (_, Some(e)) => Err(ControlError::Api(e)),
+            (Some(v), None) => Ok(v),
+            (None, None) => Err(ControlError::BadReply("reply without result".into())),
+        }
+    }
+
+    /// The next reply line (for streamed `follow` events).
+    pub async fn next_reply(&mut self) -> Result<Reply, ControlError> {
+        match self.lines.next().await {
+            Some(Ok(l)) => {
+                serde_json::from_str(&l).map_err(|e| ControlError::BadReply(e.to_string()))
+            }
+            Some(Err(e)) => Err(ControlError::BadReply(e.to_string())),
+            None => Err(ControlError::BadReply("node closed the connection".into())),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The command line: `up` runs a node in the foreground; every other subcommand is
+//! a thin client of the node's control socket.
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use fieldmesh::api::control::{self, Client};
+use fieldmesh::api::{FollowEvent, MessageView, Op};
+use fieldmesh::config::{self, NodeConfig};
+use fieldmesh::gossip::envelope::ChannelName;
+use fieldmesh::gossip::priority::Priority;
+use fieldmesh::gossip::TeamTag;
+use fieldmesh::identity::Identity;
+use fieldmesh::node::{Node, PeerView, StatusView};
+use fieldmesh::store::Store;
+use libp2p::Multiaddr;
+use std::collections::HashSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// fieldmesh: offline mesh messenger for disaster sites.
+#[derive(Parser, Debug)]
+#[command(name = "fieldmesh", version, about)]
+pub struct Cli {
+    /// Data directory (key, store, control socket). Default: $XDG_DATA_HOME/fieldmesh.
+    #[arg(long, global = true, env = "FIELDMESH_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run a node in the foreground until Ctrl-C.
+    Up(UpArgs),
+    /// Publish a message through the running node.
+    Send {
+        /// Channel name (a-z, 0-9, '.', '_', '-').
+        channel: String,
+        /// Message text.
+        text: String,
+        /// Time to live, e.g. 30s, 2h (default 12h, at most 7 days).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        /// Triage priority p1 (immediate) .. p4 (expectant); default p3.
+        #[arg(long)]
+        priority: Option<Priority>,
+    },
+    /// List unexpired messages of a channel, oldest first.
+    Read {
+        /// Channel name.
+        channel: String,
+        /// Keep printing new messages as they arrive.
+        #[arg(long)]
+        follow: bool,
+        /// At most this many messages.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// List connected peers.
+    Peers,
+    /// Show node status and counters.
+    Status,
+    /// Print this node's peer id (works without a running node).
+    Id,
+}
+
+#[derive(Args, Debug)]
+struct UpArgs {
+    /// Listen address (repeatable). Default: TCP and QUIC on all interfaces, ephemeral ports.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// Static peer to keep connected (repeatable), redialled with backoff.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    peers: Vec<Multiaddr>,
+    /// Do not announce or browse mDNS.
+    #[arg(long)]
+    no_mdns: bool,
+    /// Name shown to peers (a role or device, never a patient).
+    #[arg(long)]
+    name: Option<String>,
+    /// Team tag used in topics and discovery.
+    #[arg(long, default_value = config::DEFAULT_TEAM)]
+    team: String,
+    /// Extra channel to follow (repeatable); general and triage are always followed.
+    #[arg(long = "channel", value_name = "CHANNEL")]
+    channels: Vec<String>,
+    /// Largest message body in bytes accepted or sent.
+    #[arg(long, default_value_t = fieldmesh::gossip::envelope::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: usize,
+}
+
+/// Runs the parsed command.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let data = match cli.data {
+        Some(d) => d,
+        None => config::default_data_dir().context("no home directory: pass --data DIR")?,
+    };
+    match cli.cmd {
+        Cmd::Up(args) => up(&data, args, cli.json).await,
+        Cmd::Id => {
+            let id = Identity::load(&data)
+                .with_context(|| format!("no identity in {}", data.display()))?;
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "peer_id": id.peer_id().to_string() })
+                );
+            } else {
+                println!("{}", id.peer_id());
+            }
+            Ok(())
+        }
+        Cmd::Send {
+            channel,
+            text,
+            ttl,
+            priority,
+        } => {
+            let mut client = connect(&data).await?;
+            let ttl_ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+            let res = client
+                .request(Op::Send {
+                    channel,
+                    text,
+                    ttl_ms,
+                    priority,
+                })
+                .await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                let view: MessageView = serde_json::from_value(res["message"].clone())?;
+                let sent_to = res["sent_to"].as_u64().unwrap_or(0);
+                println!("sent {} to {sent_to} peer(s)", view.id);
+            }
+            Ok(())
+        }
+        Cmd::Read {
+            channel,
+            follow,
+            limit,
+        } => read(&data, channel, follow, limit, cli.json).await,
+        Cmd::Peers => {
+            let res = connect(&data).await?.request(Op::Peers).await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                let peers: Vec<PeerView> = serde_json::from_value(res)?;
+                if peers.is_empty() {
+                    println!("no peers connected");
+                }
+                for p in peers {
+                    println!(
+                        "{}  {}  {}  {}",
+                        p.peer_id,
+                        p.transports.join(","),
+                        p.addrs.join(","),
+                        p.agent.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
+        Cmd::Status => {
+            let res = connect(&data).await?.request(Op::Status).await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                let s: StatusView = serde_json::from_value(res)?;
+                println!("peer id:   {}", s.peer_id);
+                println!("team:      {}", s.team);
+                println!("listening: {}", s.listen.join(" "));
+                println!("peers:     {}", s.peers);
+                println!("channels:  {}", s.channels.join(" "));
+                println!("stored:    {}", s.stored);
+                for (k, v) in &s.counters {
+                    println!("{k}: {v}");
+                }
+                for (k, v) in &s.rejected {
+                    println!("rejected {k}: {v}");
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn connect(data: &Path) -> anyhow::Result<Client> {
+    Ok(Client::connect(data, &data.join(config::CONTROL_SOCKET)).await?)
+}
+
+async fn read(
+    data: &Path,
+    channel: String,
+    follow: bool,
+    limit: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
+    // Start following before the backlog read so nothing falls between the two.
+    let mut stream = match follow {
+        true => {
+            let mut c = connect(data).await?;
+            c.request(Op::Follow {
+                channel: channel.clone(),
+            })
+            .await?;
+            Some(c)
+        }
+        false => None,
+    };
+    let res = connect(data)
+        .await?
+        .request(Op::Read { channel, limit })
+        .await?;
+    let backlog: Vec<MessageView> = serde_json::from_value(res)?;
+    let mut seen = HashSet::new();
+    if json && !follow {
+        println!("{}", serde_json::to_string(&backlog)?);
+        return Ok(());
+    }
+    for m in backlog {
+        print_message(&m, json)?;
+        seen.insert(m.id);
+    }
+    let Some(stream) = stream.as_mut() else {
+        return Ok(());
+    };
+    loop {
+        let reply = stream.next_reply().await?;
+        match reply.event {
+            Some(FollowEvent::Message(m)) if seen.insert(m.id.clone()) => print_message(&m, json)?,
+            Some(FollowEvent::Lagged { missed }) => {
+                eprintln!("warning: missed {missed} events; run read again")
+            }
+            _ => {}
+        }
+    }
+}
+
+fn print_message(m: &MessageView, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string(m)?);
+    } else {
+        let author = &m.author[m.author.len().saturating_sub(8)..];
+        let left = humantime::format_duration(Duration::from_secs(m.remaining_ms / 1000));
+        println!(
+            "{}  {}  …{author}  {left} left  {}",
+            m.sent_at,
+            m.priority_label(),
+            m.text
+        );
+    }
+    Ok(())
+}
+
+async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data dir {}", data.display()))?;
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot restrict data dir {}", data.display()))?;
+    let mut cfg = NodeConfig::new(data);
+    if !args.listen.is_empty() {
+        cfg.listen = args.listen;
+    }
+    cfg.peers = args.peers;
+    cfg.mdns = !args.no_mdns;
+    cfg.name = args.name;
+    cfg.team = TeamTag::new(&args.team).context("bad --team")?;
+    for c in args.channels {
+        cfg.channels
+            .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);
+    }
+    cfg.max_body_bytes = args.max_body_bytes;
+
+    let socket = cfg.control_socket();
+    if Client::connect(data, &socket).await.is_ok() {
+        bail!("a node is already running for data dir {}", data.display());
+    }
+    let identity = Identity::load_or_create(data)?;
+    let store = Store::open(&data.join(config::STORE_DIR)).with_context(|| {
+        format!(
+            "cannot open the store in {} (is another node using it?)",
+            data.display()
+        )
+    })?;
+    let shutdown = CancellationToken::new();
+    let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
+    let control =
+        control::serve(&socket, node.clone(), config::DEFAULT_TTL, shutdown.clone()).await?;
+
+    let listen: Vec<String> = node.listen_addrs().iter().map(|a| a.to_string()).collect();
+    if json {
+        let ready = serde_json::json!({
+            "event": "ready",
+            "peer_id": node.peer_id().to_string(),
+            "listen": listen,
+            "data_dir": data,
+            "control": socket,
+        });
+        println!("{ready}");
+    } else {
+        println!("fieldmesh node {}", node.peer_id());
+        for a in &listen {
+            println!("listening on {a}");
+        }
+        println!("data dir {}", data.display());
+    }
+    tracing::info!(peer = %node.peer_id(), "node ready");
+
+    wait_for_signal().await?;
+    tracing::info!("shutting down");
+    shutdown.cancel();
+    control.wait().await;
+    task.await.context("node task panicked")?;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,83 @@
+//! Node configuration: every tunable with its default and the reason for it.
+
+use crate::gossip::envelope::{ChannelName, DEFAULT_MAX_BODY_BYTES};
+use crate::gossip::TeamTag;
+use libp2p::Multiaddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Team a node joins when none is given: the drill team, so that a fresh install
+/// talks to other fresh installs during an exercise.
+pub const DEFAULT_TEAM: &str = "drill";
+/// Channels every node follows from first start (a drill needs somewhere to talk).
+pub const DEFAULT_CHANNELS: [&str; 2] = ["general", "triage"];
+/// TTL of a sent message when the user gives none: one shift.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Connected peers at most: a 50-laptop field hospital plus relays, with headroom.
+pub const DEFAULT_MAX_PEERS: u32 = 128;
+/// Name of the control socket inside the data dir.
+pub const CONTROL_SOCKET: &str = "control.sock";
+/// Name of the sled directory inside the data dir.
+pub const STORE_DIR: &str = "store";
+
+/// Everything `Node::spawn` needs besides the identity and the store.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Data directory (key, store, control socket).
+    pub data_dir: PathBuf,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Static peers, dialled at start and redialled with backoff.
+    pub peers: Vec<Multiaddr>,
+    /// Whether to announce and browse `_fieldmesh._udp.local.`.
+    pub mdns: bool,
+    /// Human name shown to peers (identify agent and mDNS TXT); never patient data.
+    pub name: Option<String>,
+    /// Team tag used in topics and discovery.
+    pub team: TeamTag,
+    /// Channels followed in addition to those remembered in the store.
+    pub channels: Vec<ChannelName>,
+    /// Largest envelope body accepted or sent.
+    pub max_body_bytes: usize,
+    /// Connected peers at most.
+    pub max_peers: u32,
+}
+
+impl NodeConfig {
+    /// Defaults for `data_dir`: TCP and QUIC on all interfaces, ephemeral ports,
+    /// mDNS on, the drill team and its default channels.
+    pub fn new(data_dir: &Path) -> NodeConfig {
+        NodeConfig {
+            data_dir: data_dir.to_owned(),
+            listen: default_listen(),
+            peers: Vec::new(),
+            mdns: true,
+            name: None,
+            team: TeamTag::new(DEFAULT_TEAM).expect("invariant: default team tag is valid"),
+            channels: DEFAULT_CHANNELS
+                .iter()
+                .map(|c| ChannelName::new(c).expect("invariant: default channels are valid"))
+                .collect(),
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_peers: DEFAULT_MAX_PEERS,
+        }
+    }
+
+    /// Path of the control socket.
+    pub fn control_socket(&self) -> PathBuf {
+        self.data_dir.join(CONTROL_SOCKET)
+    }
+}
+
+/// `/ip4/0.0.0.0/tcp/0` and `/ip4/0.0.0.0/udp/0/quic-v1`.
+pub fn default_listen() -> Vec<Multiaddr> {
+    ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]
+        .iter()
+        .map(|a| a.parse().expect("invariant: literal multiaddr"))
+        .collect()
+}
+
+/// The data dir used when `--data` is not given: `$XDG_DATA_HOME/fieldmesh`.
+pub fn default_data_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("org", "fieldmesh", "fieldmesh").map(|d| d.data_dir().to_owned())
+}

@@ -1,0 +1,77 @@
+//! Gossip layer: the envelope, triage priority, topic naming and the gossipsub
+//! configuration. Topic names are plain `IdentTopic` strings (`proto/README.md`).
+
+pub mod envelope;
+pub mod priority;
+
+use envelope::{id_of_bytes, ChannelName};
+use libp2p::gossipsub;
+use std::time::Duration;
+
+/// Gossipsub protocol prefix is the libp2p default (`/meshsub/1.1.0`, `/meshsub/1.0.0`).
+/// Topic for a team's channel: `fieldmesh/1/<team>/<channel>`.
+pub fn topic(team: &TeamTag, channel: &ChannelName) -> gossipsub::IdentTopic {
+    gossipsub::IdentTopic::new(format!(
+        "fieldmesh/1/{}/{}",
+        team.as_str(),
+        channel.as_str()
+    ))
+}
+
+/// The channel a topic string names for this team, if it is one of ours.
+pub fn channel_of_topic(team: &TeamTag, topic: &gossipsub::TopicHash) -> Option<ChannelName> {
+    let prefix = format!("fieldmesh/1/{}/", team.as_str());
+    topic
+        .as_str()
+        .strip_prefix(&prefix)
+        .and_then(|c| ChannelName::new(c).ok())
+}
+
+/// A team tag: names the team in topics and mDNS TXT records. Same alphabet as channels.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TeamTag(ChannelName);
+
+impl TeamTag {
+    /// Checks and wraps a team tag.
+    pub fn new(tag: &str) -> Result<Self, envelope::BadChannel> {
+        ChannelName::new(tag).map(TeamTag)
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Gossipsub settings. Authenticity comes from the envelope signature, so gossipsub
+/// runs in anonymous mode (no second signature per message); the message id is the
+/// envelope id; every message is validated by the node before it is forwarded.
+pub fn config(
+    max_envelope_bytes: usize,
+) -> Result<gossipsub::Config, gossipsub::ConfigBuilderError> {
+    gossipsub::ConfigBuilder::default()
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|msg| gossipsub::MessageId::new(&id_of_bytes(&msg.data).0))
+        .max_transmit_size(max_envelope_bytes + 1024)
+        .heartbeat_interval(Duration::from_millis(700))
+        // Deduplicate for as long as typical drill messages live; the store dedupes beyond.
+        .duplicate_cache_time(Duration::from_secs(120))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_names_round_trip_and_ignore_other_teams() {
+        let team = TeamTag::new("drill").unwrap();
+        let ch = ChannelName::new("triage").unwrap();
+        let t = topic(&team, &ch);
+        assert_eq!(t.to_string(), "fieldmesh/1/drill/triage");
+        assert_eq!(channel_of_topic(&team, &t.hash()), Some(ch.clone()));
+        let other = TeamTag::new("fire").unwrap();
+        assert_eq!(channel_of_topic(&other, &t.hash()), None);
+    }
+}

@@ -1,0 +1,24 @@
+//! fieldmesh: a peer-to-peer, offline mesh messenger for disaster sites.
+//!
+//! # Layout
+//! Dependencies point one way, top to bottom:
+//! - [`wire`]: the single bincode configuration for every byte format.
+//! - [`identity`]: the node's ed25519 key (mode 0600) and peer id.
+//! - [`gossip`]: the signed envelope, TTL and hop rules, triage priority, topics.
+//! - [`store`]: sled trees for messages, channel and expiry indexes; the TTL sweeper.
+//! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC; mDNS-SD announce + browse.
+//! - [`node`]: the one event loop that owns the swarm, and its Clone handle.
+//! - [`api`]: the local control socket (JSON Lines) over a node handle.
+//! - [`config`]: defaults and tunables.
+//!
+//! The wire formats are specified in `proto/`; code links there, not the other way round.
+
+pub mod api;
+pub mod config;
+pub mod discovery;
+pub mod gossip;
+pub mod identity;
+pub mod node;
+pub mod store;
+pub mod transport;
+pub mod wire;

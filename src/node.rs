@@ -1,0 +1,249 @@
+//! The node: [`Node::spawn`] starts the one event loop that owns the swarm and
+//! returns a Clone [`NodeHandle`], the public async API used by the control socket,
+//! the CLI and tests.
+
+mod behaviour;
+mod command;
+mod event_loop;
+
+pub use command::{NodeEvent, PeerView, StatusView};
+
+use crate::config::NodeConfig;
+use crate::gossip::envelope::{
+    ChannelName, Draft, Envelope, EnvelopeError, Limits, DEFAULT_HOP_LIMIT, MAX_TTL,
+};
+use crate::gossip::priority::Priority;
+use crate::identity::Identity;
+use crate::store::{now_ms, Inserted, Store, StoreError};
+use command::Command;
+use libp2p::Multiaddr;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Capacity of the command channel: control clients are bounded by a semaphore, so
+/// this only absorbs bursts; a full channel makes callers wait (backpressure).
+const COMMAND_CHANNEL_CAPACITY: usize = 256;
+/// Capacity of the event broadcast: a subscriber further behind than this gets
+/// `Lagged` and must re-read the store; the loop never waits on a subscriber.
+const EVENT_CHANNEL_CAPACITY: usize = 4096;
+
+/// Why the node could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SpawnError {
+    /// Transport or behaviour setup failed.
+    #[error("transport")]
+    Transport(#[from] crate::transport::TransportError),
+    /// A listen address could not be bound.
+    #[error("cannot listen on {addr}")]
+    Listen {
+        /// The address.
+        addr: Multiaddr,
+        /// The cause.
+        #[source]
+        source: libp2p::TransportError<std::io::Error>,
+    },
+    /// Listeners did not report an address in time.
+    #[error("listeners did not come up within {0:?}")]
+    ListenTimeout(Duration),
+    /// The store could not be read.
+    #[error("store")]
+    Store(#[from] StoreError),
+    /// mDNS could not start.
+    #[error("discovery")]
+    Discovery(#[from] crate::discovery::DiscoveryError),
+}
+
+/// Why a message could not be published.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The channel name is not valid.
+    #[error(transparent)]
+    BadChannel(#[from] crate::gossip::envelope::BadChannel),
+    /// Body larger than the node's cap.
+    #[error("message of {len} bytes exceeds the {max} byte limit")]
+    TooLarge {
+        /// Body length.
+        len: usize,
+        /// The cap.
+        max: usize,
+    },
+    /// TTL is zero or beyond the maximum.
+    #[error("ttl must be between 1 ms and {max:?}")]
+    BadTtl {
+        /// Largest allowed.
+        max: Duration,
+    },
+    /// The envelope could not be built.
+    #[error("envelope")]
+    Envelope(#[from] EnvelopeError),
+    /// The store refused the write.
+    #[error("store")]
+    Store(#[from] StoreError),
+    /// The node is shutting down.
+    #[error("node stopped")]
+    NodeStopped,
+}
+
+/// What a successful publish reports.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The stored, signed envelope.
+    pub envelope: Envelope,
+    /// Peers it was gossiped to right away (0: stored locally only for now).
+    pub sent_to: usize,
+}
+
+/// A message to publish.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    /// Channel.
+    pub channel: ChannelName,
+    /// Payload.
+    pub body: Vec<u8>,
+    /// Time to live.
+    pub ttl: Duration,
+    /// Triage priority.
+    pub priority: Priority,
+}
+
+/// The node's event loop task; cancel the shutdown token, then await it so the
+/// store is flushed.
+pub type NodeTask = JoinHandle<()>;
+
+/// Entry point: see [`Node::spawn`].
+pub struct Node;
+
+impl Node {
+    /// Binds the listeners, starts discovery and the event loop. Returns once every
+    /// listener has an address.
+    pub async fn spawn(
+        config: NodeConfig,
+        identity: Identity,
+        store: Store,
+        shutdown: CancellationToken,
+    ) -> Result<(NodeHandle, NodeTask), SpawnError> {
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
+        let (events_tx, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
+        let (event_loop, listen) = event_loop::EventLoop::start(
+            &config,
+            &identity,
+            store.clone(),
+            cmd_rx,
+            events_tx.clone(),
+            shutdown,
+        )
+        .await?;
+        let handle = NodeHandle {
+            cmd_tx,
+            events_tx,
+            store,
+            identity,
+            limits: Limits {
+                max_body_bytes: config.max_body_bytes,
+            },
+            listen,
+        };
+        Ok((handle, tokio::spawn(event_loop.run())))
+    }
+}
+
+/// Clone handle to a running node.
+#[derive(Clone)]
+pub struct NodeHandle {
+    cmd_tx: mpsc::Sender<Command>,
+    events_tx: broadcast::Sender<NodeEvent>,
+    store: Store,
+    identity: Identity,
+    limits: Limits,
+    listen: Vec<Multiaddr>,
+}
+
+impl NodeHandle {
+    /// Signs, durably stores, then gossips a message. Returns only after the store
+    /// flush, so an acknowledged message survives a crash.
+    pub async fn publish(&self, msg: Outgoing) -> Result<Published, PublishError> {
+        if msg.body.len() > self.limits.max_body_bytes {
+            return Err(PublishError::TooLarge {
+                len: msg.body.len(),
+                max: self.limits.max_body_bytes,
+            });
+        }
+        if msg.ttl.is_zero() || msg.ttl > MAX_TTL {
+            return Err(PublishError::BadTtl { max: MAX_TTL });
+        }
+        let envelope = Envelope::sign(
+            Draft {
+                channel: msg.channel,
+                created_at_ms: now_ms(),
+                ttl: msg.ttl,
+                hop_limit: DEFAULT_HOP_LIMIT,
+                priority: msg.priority,
+                body: msg.body,
+            },
+            self.identity.signing_key(),
+        )?;
+        if self.store.insert(&envelope)? == Inserted::New {
+            self.store.flush().await?;
+        }
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Publish {
+            envelope: envelope.clone(),
+            reply,
+        })
+        .await?;
+        let sent_to = rx.await.map_err(|_| PublishError::NodeStopped)?;
+        Ok(Published { envelope, sent_to })
+    }
+
+    /// Unexpired messages of a channel, oldest first.
+    pub fn read(&self, channel: &ChannelName, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        self.store.read_channel(channel, now_ms(), limit)
+    }
+
+    /// Follows a channel from now on (also remembered across restarts).
+    pub async fn subscribe(&self, channel: ChannelName) -> Result<(), PublishError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Subscribe { channel, reply }).await?;
+        rx.await.map_err(|_| PublishError::NodeStopped)
+    }
+
+    /// A receiver of everything the node does from now on.
+    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
+        self.events_tx.subscribe()
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerView>, PublishError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Peers { reply }).await?;
+        rx.await.map_err(|_| PublishError::NodeStopped)
+    }
+
+    /// Node status.
+    pub async fn status(&self) -> Result<StatusView, PublishError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Status { reply }).await?;
+        rx.await.map_err(|_| PublishError::NodeStopped)
+    }
+
+    /// Our peer id.
+    pub fn peer_id(&self) -> libp2p::PeerId {
+        self.identity.peer_id()
+    }
+
+    /// Addresses the node listens on (as bound at start).
+    pub fn listen_addrs(&self) -> &[Multiaddr] {
+        &self.listen
+    }
+
+    async fn send(&self, cmd: Command) -> Result<(), PublishError> {
+        self.cmd_tx
+            .send(cmd)
+            .await
+            .map_err(|_| PublishError::NodeStopped)
+    }
+}

@@ -1,0 +1,17 @@
+//! The libp2p behaviour of a node: gossipsub, identify and connection limits.
+
+use libp2p::{connection_limits, gossipsub, identify, swarm::NetworkBehaviour};
+
+/// Identify protocol version string; peers with another major version are not ours.
+pub const IDENTIFY_PROTOCOL: &str = "/fieldmesh/1.0.0";
+
+/// Composed behaviour; only the event loop touches it.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Caps on pending and established connections.
+    pub limits: connection_limits::Behaviour,
+    /// Channel dissemination.
+    pub gossipsub: gossipsub::Behaviour,
+    /// Exchange of agent names and listen addresses.
+    pub identify: identify::Behaviour,
+}

@@ -1,0 +1,97 @@
+//! Commands sent to the event loop (each carries its `reply`), the events it
+//! broadcasts, and the views it answers with.
+
+use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tokio::sync::oneshot;
+
+/// A request to the event loop.
+#[derive(Debug)]
+pub enum Command {
+    /// Gossip an envelope that is already signed and durably stored.
+    Publish {
+        /// The envelope.
+        envelope: Envelope,
+        /// Number of peers it was sent to.
+        reply: oneshot::Sender<usize>,
+    },
+    /// Follow a channel (subscribe its topic).
+    Subscribe {
+        /// The channel.
+        channel: ChannelName,
+        /// Done.
+        reply: oneshot::Sender<()>,
+    },
+    /// List connected peers.
+    Peers {
+        /// The list.
+        reply: oneshot::Sender<Vec<PeerView>>,
+    },
+    /// Report node status.
+    Status {
+        /// The status.
+        reply: oneshot::Sender<StatusView>,
+    },
+}
+
+/// Something that happened in the node, broadcast to every subscriber.
+#[derive(Debug, Clone)]
+pub enum NodeEvent {
+    /// A new message was stored (from this node or a peer).
+    Delivered(Box<Envelope>),
+    /// Messages expired and were deleted.
+    Expired(Vec<MessageId>),
+    /// A peer connected.
+    PeerConnected(PeerId),
+    /// A peer's last connection closed.
+    PeerDisconnected(PeerId),
+    /// An envelope from a peer was rejected.
+    Rejected {
+        /// Who sent it.
+        peer: PeerId,
+        /// The typed reason code.
+        code: &'static str,
+    },
+}
+
+/// A connected peer, as `peers` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Peer id.
+    pub peer_id: String,
+    /// Name the peer announced (identify agent), if known.
+    pub agent: Option<String>,
+    /// Remote addresses of its open connections.
+    pub addrs: Vec<String>,
+    /// Transports in use (`tcp`, `quic`).
+    pub transports: Vec<String>,
+    /// Channels of our team the peer subscribes to.
+    pub channels: Vec<String>,
+}
+
+/// Node status, as `status` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Our peer id.
+    pub peer_id: String,
+    /// Our name, if set.
+    pub name: Option<String>,
+    /// Our team tag.
+    pub team: String,
+    /// Addresses we listen on.
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Channels we follow.
+    pub channels: Vec<String>,
+    /// Messages in the store (expired-but-unswept included).
+    pub stored: usize,
+    /// Counters: delivered, duplicate, expired-on-arrival, swept.
+    pub counters: BTreeMap<String, u64>,
+    /// Rejected envelopes by reason code.
+    pub rejected: BTreeMap<String, u64>,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+}

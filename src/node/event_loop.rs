@@ -1,0 +1,601 @@
+//! The event loop: the only owner of the swarm. One biased `select!` over shutdown,
+//! commands, discovery, the swarm, the redial timer and the TTL sweeper. Handlers are
+//! plain functions; nothing here awaits I/O except the final store flush.
+
+use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
+use super::command::{Command, NodeEvent, PeerView, StatusView};
+use super::SpawnError;
+use crate::config::NodeConfig;
+use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
+use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
+use crate::gossip::{self, TeamTag};
+use crate::identity::Identity;
+use crate::store::{now_ms, Inserted, Store, Sweeper};
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::multiaddr::Protocol;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{connection_limits, gossipsub, identify, Multiaddr, PeerId, Swarm};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+/// How long start-up waits for every listener to report an address.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// First redial delay for a static peer; doubles per failure up to the max.
+const REDIAL_INITIAL: Duration = Duration::from_millis(500);
+/// Longest redial delay: a responder walking back into range reconnects within this.
+const REDIAL_MAX: Duration = Duration::from_secs(30);
+/// How often static peers are checked for a due redial.
+const REDIAL_TICK: Duration = Duration::from_millis(250);
+
+/// A `--peer` address kept connected.
+struct StaticPeer {
+    addr: Multiaddr,
+    /// Learned on first connection.
+    peer: Option<PeerId>,
+    dialing: Option<ConnectionId>,
+    next_attempt: Option<Instant>,
+    backoff: Duration,
+}
+
+/// What we know about a connected peer.
+#[derive(Default)]
+struct PeerState {
+    connections: HashMap<ConnectionId, Multiaddr>,
+    agent: Option<String>,
+}
+
+pub(super) struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    store: Store,
+    team: TeamTag,
+    name: Option<String>,
+    limits: Limits,
+    cmd_rx: mpsc::Receiver<Command>,
+    events_tx: broadcast::Sender<NodeEvent>,
+    discovery_rx: mpsc::Receiver<DiscoveryEvent>,
+    discovery: Option<Discovery>,
+    shutdown: CancellationToken,
+    sweeper: Sweeper,
+    statics: Vec<StaticPeer>,
+    peers: HashMap<PeerId, PeerState>,
+    channels: HashSet<ChannelName>,
+    listen: Vec<Multiaddr>,
+    counters: BTreeMap<&'static str, u64>,
+    rejected: BTreeMap<&'static str, u64>,
+    started: Instant,
+}
+
+impl EventLoop {
+    /// Builds the swarm, binds listeners, subscribes channels and starts discovery.
+    pub(super) async fn start(
+        config: &NodeConfig,
+        identity: &Identity,
+        store: Store,
+        cmd_rx: mpsc::Receiver<Command>,
+        events_tx: broadcast::Sender<NodeEvent>,
+        shutdown: CancellationToken,
+    ) -> Result<(EventLoop, Vec<Multiaddr>), SpawnError> {
+        let agent = match &config.name {
+            Some(n) => format!("fieldmesh/{} ({n})", env!("CARGO_PKG_VERSION")),
+            None => format!("fieldmesh/{}", env!("CARGO_PKG_VERSION")),
+        };
+        let max_body = config.max_body_bytes;
+        let max_peers = config.max_peers;
+        let mut swarm = crate::transport::build_swarm(identity.libp2p_keypair(), |key| {
+            let gossip_config = gossip::config(max_body).map_err(|e| e.to_string())?;
+            let gossipsub =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
+                    .map_err(str::to_owned)?;
+            let identify = identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                    .with_agent_version(agent),
+            );
+            let limits = connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(max_peers * 2))
+                    .with_max_established_per_peer(Some(2))
+                    .with_max_pending_incoming(Some(32))
+                    .with_max_pending_outgoing(Some(64)),
+            );
+            Ok::<_, String>(Behaviour {
+                limits,
+                gossipsub,
+                identify,
+            })
+        })?;
+
+        let mut pending = HashSet::new();
+        for addr in &config.listen {
+            let id = swarm
+                .listen_on(addr.clone())
+                .map_err(|source| SpawnError::Listen {
+                    addr: addr.clone(),
+                    source,
+                })?;
+            pending.insert(id);
+        }
+        let mut listen = Vec::new();
+        let deadline = tokio::time::sleep(LISTEN_TIMEOUT);
+        tokio::pin!(deadline);
+        while !pending.is_empty() {
+            tokio::select! {
+                () = &mut deadline => return Err(SpawnError::ListenTimeout(LISTEN_TIMEOUT)),
+                ev = swarm.select_next_some() => match ev {
+                    SwarmEvent::NewListenAddr { listener_id, address } => {
+                        pending.remove(&listener_id);
+                        listen.push(address);
+                    }
+                    SwarmEvent::ListenerClosed { reason: Err(source), .. }
+                    | SwarmEvent::ListenerError { error: source, .. } => {
+                        return Err(SpawnError::Listen {
+                            addr: Multiaddr::empty(),
+                            source: libp2p::TransportError::Other(source),
+                        });
+                    }
+                    other => debug!(?other, "event before ready"),
+                },
+            }
+        }
+
+        let (discovery_tx, discovery_rx) = mpsc::channel(DISCOVERY_CHANNEL_CAPACITY);
+        let discovery = if config.mdns {
+            let port_of = |want_quic: bool| {
+                listen.iter().find_map(|a| {
+                    let mut port = None;
+                    let mut quic = false;
+                    for p in a.iter() {
+                        match p {
+                            Protocol::Tcp(p) if !want_quic => port = Some(p),
+                            Protocol::Udp(p) if want_quic => port = Some(p),
+                            Protocol::QuicV1 => quic = true,
+                            _ => {}
+                        }
+                    }
+                    port.filter(|_| quic == want_quic)
+                })
+            };
+            let me = Announcement {
+                peer: identity.peer_id(),
+                team: config.team.clone(),
+                tcp_port: port_of(false),
+                quic_port: port_of(true),
+            };
+            Some(Discovery::start(&me, discovery_tx)?)
+        } else {
+            None
+        };
+
+        let now = Instant::now();
+        let statics = config
+            .peers
+            .iter()
+            .map(|addr| StaticPeer {
+                addr: addr.clone(),
+                peer: None,
+                dialing: None,
+                next_attempt: Some(now),
+                backoff: REDIAL_INITIAL,
+            })
+            .collect();
+
+        let mut event_loop = EventLoop {
+            swarm,
+            store,
+            team: config.team.clone(),
+            name: config.name.clone(),
+            limits: Limits {
+                max_body_bytes: config.max_body_bytes,
+            },
+            cmd_rx,
+            events_tx,
+            discovery_rx,
+            discovery,
+            shutdown,
+            sweeper: Sweeper::default(),
+            statics,
+            peers: HashMap::new(),
+            channels: HashSet::new(),
+            listen: listen.clone(),
+            counters: BTreeMap::new(),
+            rejected: BTreeMap::new(),
+            started: now,
+        };
+        let mut channels = event_loop.store.channels()?;
+        channels.extend(config.channels.iter().cloned());
+        for channel in channels {
+            event_loop.subscribe(channel);
+        }
+        let next = event_loop.store.next_expiry_ms()?;
+        event_loop.sweeper.reset(next, now_ms());
+        Ok((event_loop, listen))
+    }
+
+    /// Runs until the shutdown token is cancelled, then flushes the store.
+    pub(super) async fn run(mut self) {
+        let mut redial = tokio::time::interval(REDIAL_TICK);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                () = self.shutdown.cancelled() => break,
+                Some(cmd) = self.cmd_rx.recv() => self.on_command(cmd),
+                Some(found) = self.discovery_rx.recv() => self.on_discovered(found),
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                _ = redial.tick() => self.on_redial_tick(),
+                () = self.sweeper.tick() => self.on_sweep_tick(),
+            }
+        }
+        // Ordered shutdown: stop announcing, refuse new commands (pending callers get
+        // NodeStopped when their reply is dropped), then make the store durable.
+        if let Some(d) = self.discovery.take() {
+            d.shutdown();
+        }
+        self.cmd_rx.close();
+        if let Err(e) = self.store.flush().await {
+            warn!(error = %e, "store flush at shutdown failed");
+        }
+        info!("node stopped");
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        // A send to a dropped `reply` is ignored everywhere below: the caller left.
+        match cmd {
+            Command::Publish { envelope, reply } => {
+                self.subscribe(envelope.channel.clone());
+                self.sweeper.note_expiry(envelope.expires_at_ms(), now_ms());
+                let topic = gossip::topic(&self.team, &envelope.channel);
+                let sent_to = match self
+                    .swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .publish(topic.clone(), envelope.as_bytes().to_vec())
+                {
+                    Ok(_) => self
+                        .swarm
+                        .behaviour()
+                        .gossipsub
+                        .mesh_peers(&topic.hash())
+                        .count()
+                        .max(
+                            self.swarm
+                                .behaviour()
+                                .gossipsub
+                                .all_peers()
+                                .filter(|(_, t)| t.contains(&&topic.hash()))
+                                .count(),
+                        ),
+                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
+                    Err(e) => {
+                        warn!(id = %envelope.id, error = %e, "gossip publish failed; message kept in store");
+                        0
+                    }
+                };
+                debug!(id = %envelope.id, sent_to, "published");
+                self.bump("delivered");
+                let _ = self
+                    .events_tx
+                    .send(NodeEvent::Delivered(Box::new(envelope)));
+                let _ = reply.send(sent_to);
+            }
+            Command::Subscribe { channel, reply } => {
+                self.subscribe(channel);
+                let _ = reply.send(());
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_views());
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status_view());
+            }
+        }
+    }
+
+    fn subscribe(&mut self, channel: ChannelName) {
+        if self.channels.contains(&channel) {
+            return;
+        }
+        if let Err(e) = self.store.add_channel(&channel) {
+            warn!(error = %e, "could not remember channel");
+        }
+        let topic = gossip::topic(&self.team, &channel);
+        if let Err(e) = self.swarm.behaviour_mut().gossipsub.subscribe(&topic) {
+            warn!(error = %e, "subscribe failed");
+            return;
+        }
+        self.channels.insert(channel);
+    }
+
+    fn on_discovered(&mut self, found: DiscoveryEvent) {
+        if self.swarm.is_connected(&found.peer) {
+            return;
+        }
+        info!(peer = %found.peer, team = %found.team, "peer discovered");
+        let opts = DialOpts::peer_id(found.peer)
+            .addresses(found.addrs)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!(peer = %found.peer, error = %e, "not dialling discovered peer");
+        }
+    }
+
+    fn on_redial_tick(&mut self) {
+        let now = Instant::now();
+        for i in 0..self.statics.len() {
+            let s = &self.statics[i];
+            let due = s.dialing.is_none() && s.next_attempt.is_some_and(|t| t <= now);
+            let connected = s.peer.is_some_and(|p| self.swarm.is_connected(&p));
+            if !due || connected {
+                continue;
+            }
+            let opts = match s.peer {
+                Some(p) => DialOpts::peer_id(p)
+                    .addresses(vec![s.addr.clone()])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(s.addr.clone()).build(),
+            };
+            let id = opts.connection_id();
+            let s = &mut self.statics[i];
+            s.next_attempt = None;
+            match self.swarm.dial(opts) {
+                Ok(()) => self.statics[i].dialing = Some(id),
+                Err(e) => {
+                    debug!(addr = %s.addr, error = %e, "static dial refused");
+                    s.next_attempt = Some(now + s.backoff);
+                    s.backoff = (s.backoff * 2).min(REDIAL_MAX);
+                }
+            }
+        }
+    }
+
+    fn on_sweep_tick(&mut self) {
+        let now = now_ms();
+        match self.store.sweep_expired(now) {
+            Ok(ids) if !ids.is_empty() => {
+                debug!(count = ids.len(), "swept expired messages");
+                *self.counters.entry("swept").or_default() += ids.len() as u64;
+                let _ = self.events_tx.send(NodeEvent::Expired(ids));
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "sweep failed"),
+        }
+        match self.store.next_expiry_ms() {
+            Ok(next) => self.sweeper.reset(next, now),
+            Err(e) => {
+                warn!(error = %e, "cannot read next expiry");
+                self.sweeper.reset(None, now);
+            }
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip_message(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.agent = Some(info.agent_version);
+                }
+            }
+            SwarmEvent::Behaviour(_) => {}
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = match &endpoint {
+                    ConnectedPoint::Dialer { address, .. } => address.clone(),
+                    ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
+                };
+                for s in &mut self.statics {
+                    if s.dialing == Some(connection_id) {
+                        s.dialing = None;
+                        s.peer = Some(peer_id);
+                        s.backoff = REDIAL_INITIAL;
+                    }
+                }
+                self.peers
+                    .entry(peer_id)
+                    .or_default()
+                    .connections
+                    .insert(connection_id, addr);
+                if num_established.get() == 1 {
+                    info!(peer = %peer_id, "peer connected");
+                    let _ = self.events_tx.send(NodeEvent::PeerConnected(peer_id));
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                ..
+            } => {
+                if let Some(p) = self.peers.get_mut(&peer_id) {
+                    p.connections.remove(&connection_id);
+                }
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                    info!(peer = %peer_id, "peer disconnected");
+                    let _ = self.events_tx.send(NodeEvent::PeerDisconnected(peer_id));
+                    let now = Instant::now();
+                    for s in &mut self.statics {
+                        if s.peer == Some(peer_id) && s.dialing.is_none() {
+                            s.next_attempt = Some(now + s.backoff);
+                        }
+                    }
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                let now = Instant::now();
+                for s in &mut self.statics {
+                    if s.dialing == Some(connection_id) {
+                        debug!(addr = %s.addr, error = %error, "static peer dial failed");
+                        s.dialing = None;
+                        s.next_attempt = Some(now + s.backoff);
+                        s.backoff = (s.backoff * 2).min(REDIAL_MAX);
+                    }
+                }
+                debug!(peer = ?peer_id, error = %error, "dial failed");
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                if !self.listen.contains(&address) {
+                    self.listen.push(address);
+                }
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen.retain(|a| a != &address);
+            }
+            other => debug!(?other, "swarm event"),
+        }
+    }
+
+    /// Validates a gossiped envelope, stores it and tells gossipsub whether to forward.
+    fn on_gossip_message(
+        &mut self,
+        source: PeerId,
+        msg_id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) {
+        let acceptance = match self.validate(&message) {
+            Ok(env) => match self.store.insert(&env) {
+                Ok(Inserted::New) => {
+                    self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
+                    self.bump("delivered");
+                    debug!(id = %env.id, peer = %source, "delivered");
+                    let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
+                    gossipsub::MessageAcceptance::Accept
+                }
+                Ok(Inserted::Duplicate) => {
+                    self.bump("duplicate");
+                    gossipsub::MessageAcceptance::Ignore
+                }
+                Err(e) => {
+                    warn!(id = %env.id, error = %e, "store failed; not forwarding");
+                    gossipsub::MessageAcceptance::Ignore
+                }
+            },
+            Err(EnvelopeError::Expired { .. }) => {
+                // Expired is not the sender's fault (clocks, slow links): no penalty.
+                self.bump("expired_on_arrival");
+                gossipsub::MessageAcceptance::Ignore
+            }
+            Err(e) => {
+                let code = e.code();
+                warn!(peer = %source, reason = code, error = %e, "rejected envelope");
+                *self.rejected.entry(code).or_default() += 1;
+                let _ = self
+                    .events_tx
+                    .send(NodeEvent::Rejected { peer: source, code });
+                gossipsub::MessageAcceptance::Reject
+            }
+        };
+        // Returns false if the message already left the cache; nothing to do then.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&msg_id, &source, acceptance);
+    }
+
+    fn validate(&self, message: &gossipsub::Message) -> Result<Envelope, EnvelopeError> {
+        let env = Envelope::decode(&message.data, &self.limits)?;
+        if gossip::channel_of_topic(&self.team, &message.topic).as_ref() != Some(&env.channel) {
+            return Err(EnvelopeError::ChannelMismatch);
+        }
+        env.check_time(now_ms())?;
+        Ok(env)
+    }
+
+    fn bump(&mut self, counter: &'static str) {
+        *self.counters.entry(counter).or_default() += 1;
+    }
+
+    fn peer_views(&self) -> Vec<PeerView> {
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let mut topics: HashMap<PeerId, Vec<String>> = HashMap::new();
+        for (peer, hashes) in gossip.all_peers() {
+            let chans = hashes
+                .iter()
+                .filter_map(|h| gossip::channel_of_topic(&self.team, h))
+                .map(|c| c.to_string())
+                .collect();
+            topics.insert(*peer, chans);
+        }
+        let mut views: Vec<PeerView> = self
+            .peers
+            .iter()
+            .map(|(id, st)| {
+                let addrs: Vec<String> = st.connections.values().map(|a| a.to_string()).collect();
+                let mut transports: Vec<String> = st
+                    .connections
+                    .values()
+                    .map(|a| {
+                        if a.iter().any(|p| matches!(p, Protocol::QuicV1)) {
+                            "quic".to_owned()
+                        } else {
+                            "tcp".to_owned()
+                        }
+                    })
+                    .collect();
+                transports.sort();
+                transports.dedup();
+                let mut channels = topics.remove(id).unwrap_or_default();
+                channels.sort();
+                PeerView {
+                    peer_id: id.to_string(),
+                    agent: st.agent.clone(),
+                    addrs,
+                    transports,
+                    channels,
+                }
+            })
+            .collect();
+        views.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+        views
+    }
+
+    fn status_view(&self) -> StatusView {
+        let mut channels: Vec<String> = self.channels.iter().map(|c| c.to_string()).collect();
+        channels.sort();
+        StatusView {
+            peer_id: self.swarm.local_peer_id().to_string(),
+            name: self.name.clone(),
+            team: self.team.as_str().to_owned(),
+            listen: self.listen.iter().map(|a| a.to_string()).collect(),
+            peers: self.peers.len(),
+            channels,
+            stored: self.store.len(),
+            counters: self
+                .counters
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            rejected: self
+                .rejected
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            uptime_secs: self.started.elapsed().as_secs(),
+        }
+    }
+}

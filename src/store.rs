@@ -1,0 +1,247 @@
+//! The local message store over `sled` 0.34: messages by id, a per-channel time
+//! index, an expiry index and the set of subscribed channels. Knows nothing of the
+//! network. On-disk layout: `proto/store.md`.
+
+mod sweep;
+
+pub use sweep::{now_ms, Sweeper};
+
+use crate::gossip::envelope::{ChannelName, Envelope, Limits, MessageId};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::path::Path;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// sled reported an I/O or corruption error.
+    #[error("store i/o")]
+    Sled(#[from] sled::Error),
+    /// A stored record failed to decode: the entry is skipped, never deleted.
+    #[error("stored record {key} does not decode")]
+    Corrupt {
+        /// Hex of the key of the bad record.
+        key: String,
+    },
+}
+
+impl From<TransactionError<()>> for StoreError {
+    fn from(e: TransactionError<()>) -> Self {
+        match e {
+            TransactionError::Storage(e) => StoreError::Sled(e),
+            // Only raised by our closures with `()`, which we never do.
+            TransactionError::Abort(()) => StoreError::Corrupt {
+                key: String::from("transaction"),
+            },
+        }
+    }
+}
+
+/// Whether an insert added a new message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    /// The message was new and is now stored.
+    New,
+    /// The message was already stored; nothing changed.
+    Duplicate,
+}
+
+/// Clone handle over the sled trees. All methods are short single-key or
+/// single-range operations; no lock is held across an await.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    messages: sled::Tree,
+    by_channel: sled::Tree,
+    expiry: sled::Tree,
+    channels: sled::Tree,
+}
+
+/// Key in `by_channel`: channel, a 0 byte, created-at (big endian) and id, so a
+/// prefix scan yields a channel's messages oldest first.
+fn channel_key(channel: &ChannelName, created_at_ms: u64, id: &MessageId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(channel.as_str().len() + 1 + 8 + 32);
+    k.extend_from_slice(channel.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(&created_at_ms.to_be_bytes());
+    k.extend_from_slice(&id.0);
+    k
+}
+
+/// Key in `expiry`: expires-at (big endian) then id, so the first key is the next deadline.
+fn expiry_key(expires_at_ms: u64, id: &MessageId) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    k[8..].copy_from_slice(&id.0);
+    k
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir`. Fails if another process holds it.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .flush_every_ms(Some(200))
+            .open()?;
+        Ok(Store {
+            messages: db.open_tree("messages")?,
+            by_channel: db.open_tree("by_channel")?,
+            expiry: db.open_tree("expiry")?,
+            channels: db.open_tree("channels")?,
+            db,
+        })
+    }
+
+    /// Stores a validated envelope and its index entries atomically.
+    pub fn insert(&self, env: &Envelope) -> Result<Inserted, StoreError> {
+        let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
+        let ek = expiry_key(env.expires_at_ms(), &env.id);
+        let channel = env.channel.as_str().as_bytes();
+        let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
+            |(messages, by_channel, expiry)| {
+                if messages.get(env.id.0)?.is_some() {
+                    return Ok(Inserted::Duplicate);
+                }
+                messages.insert(&env.id.0, env.as_bytes())?;
+                by_channel.insert(ck.as_slice(), &[])?;
+                expiry.insert(&ek[..], channel)?;
+                Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
+            },
+        )?;
+        Ok(res)
+    }
+
+    /// Waits until everything written so far is durable on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The stored envelope with this id, if any (expired or not).
+    pub fn get(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
+        match self.messages.get(id.0)? {
+            None => Ok(None),
+            Some(bytes) => decode_stored(id, &bytes).map(Some),
+        }
+    }
+
+    /// Unexpired messages of `channel`, oldest first, at most `limit`.
+    pub fn read_channel(
+        &self,
+        channel: &ChannelName,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<Envelope>, StoreError> {
+        let mut prefix = channel.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for entry in self.by_channel.scan_prefix(&prefix) {
+            let (key, _) = entry?;
+            let Some(id) = key
+                .get(key.len().saturating_sub(32)..)
+                .and_then(id_from_slice)
+            else {
+                continue;
+            };
+            match self.get(&id) {
+                Ok(Some(env)) if !env.is_expired(now_ms) => out.push(env),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(%id, error = %e, "skipping unreadable stored message"),
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Number of stored messages (expired ones not yet swept included).
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether the store holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Remembers that this node follows `channel` (survives restart).
+    pub fn add_channel(&self, channel: &ChannelName) -> Result<bool, StoreError> {
+        Ok(self
+            .channels
+            .insert(channel.as_str().as_bytes(), &[])?
+            .is_none())
+    }
+
+    /// Channels this node follows.
+    pub fn channels(&self) -> Result<Vec<ChannelName>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.channels.iter() {
+            let (k, _) = entry?;
+            match std::str::from_utf8(&k)
+                .ok()
+                .and_then(|s| ChannelName::new(s).ok())
+            {
+                Some(c) => out.push(c),
+                None => tracing::warn!("skipping unreadable channel entry"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes every message whose expiry is at or before `now_ms`; returns their ids.
+    pub fn sweep_expired(&self, now_ms: u64) -> Result<Vec<MessageId>, StoreError> {
+        let mut removed = Vec::new();
+        let end = (now_ms.saturating_add(1)).to_be_bytes();
+        for entry in self.expiry.range(..end.as_slice()) {
+            let (key, channel) = entry?;
+            let Some(id) = key.get(8..).and_then(id_from_slice) else {
+                continue;
+            };
+            let created = self.get(&id)?.map(|e| e.created_at_ms);
+            let channel = std::str::from_utf8(&channel)
+                .ok()
+                .and_then(|c| ChannelName::new(c).ok());
+            (&self.messages, &self.by_channel, &self.expiry).transaction(
+                |(messages, by_channel, expiry)| {
+                    messages.remove(&id.0)?;
+                    if let (Some(created), Some(channel)) = (created, &channel) {
+                        by_channel.remove(channel_key(channel, created, &id))?;
+                    }
+                    expiry.remove(&*key)?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                },
+            )?;
+            removed.push(id);
+        }
+        Ok(removed)
+    }
+
+    /// Expiry time of the message that expires next, if any.
+    pub fn next_expiry_ms(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self.expiry.first()?.and_then(|(k, _)| {
+            let b: [u8; 8] = k.get(..8)?.try_into().ok()?;
+            Some(u64::from_be_bytes(b))
+        }))
+    }
+}
+
+fn id_from_slice(s: &[u8]) -> Option<MessageId> {
+    s.try_into().ok().map(MessageId)
+}
+
+/// Stored bytes were validated on the way in; only the body limit is relaxed here so a
+/// node whose cap was lowered still reads what it stored earlier.
+fn decode_stored(id: &MessageId, bytes: &[u8]) -> Result<Envelope, StoreError> {
+    Envelope::decode(
+        bytes,
+        &Limits {
+            max_body_bytes: usize::MAX,
+        },
+    )
+    .map_err(|_| StoreError::Corrupt { key: id.to_hex() })
+}
+
+#[cfg(test)]
+mod tests;

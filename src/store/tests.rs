@@ -1,0 +1,106 @@
+use super::*;
+use crate::gossip::envelope::{Draft, DEFAULT_HOP_LIMIT};
+use crate::gossip::priority::Priority;
+use libp2p::identity::ed25519;
+use std::time::Duration;
+
+fn env(channel: &str, created_at_ms: u64, ttl_ms: u64, body: &str) -> Envelope {
+    let key = ed25519::Keypair::generate();
+    Envelope::sign(
+        Draft {
+            channel: ChannelName::new(channel).unwrap(),
+            created_at_ms,
+            ttl: Duration::from_millis(ttl_ms),
+            hop_limit: DEFAULT_HOP_LIMIT,
+            priority: Priority::P2,
+            body: body.as_bytes().to_vec(),
+        },
+        &key,
+    )
+    .unwrap()
+}
+
+fn open() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store)
+}
+
+#[test]
+fn duplicates_are_stored_once() {
+    let (_d, s) = open();
+    let e = env("triage", 1000, 5000, "a");
+    assert_eq!(s.insert(&e).unwrap(), Inserted::New);
+    assert_eq!(s.insert(&e).unwrap(), Inserted::Duplicate);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.get(&e.id).unwrap().unwrap(), e);
+}
+
+#[test]
+fn reads_a_channel_oldest_first_without_expired_or_other_channels() {
+    let (_d, s) = open();
+    let late = env("triage", 3000, 10_000, "late");
+    let early = env("triage", 1000, 10_000, "early");
+    let short = env("triage", 2000, 500, "short");
+    let other = env("triage-2", 1500, 10_000, "other");
+    for e in [&late, &early, &short, &other] {
+        s.insert(e).unwrap();
+    }
+    let got = s
+        .read_channel(&ChannelName::new("triage").unwrap(), 2600, 100)
+        .unwrap();
+    assert_eq!(got, vec![early.clone(), late.clone()]);
+    let got = s
+        .read_channel(&ChannelName::new("triage").unwrap(), 2600, 1)
+        .unwrap();
+    assert_eq!(got, vec![early]);
+}
+
+#[test]
+fn sweep_deletes_expired_messages_and_their_index_entries() {
+    let (_d, s) = open();
+    let a = env("triage", 1000, 1000, "a"); // expires 2000
+    let b = env("triage", 1000, 5000, "b"); // expires 6000
+    s.insert(&a).unwrap();
+    s.insert(&b).unwrap();
+    assert_eq!(s.next_expiry_ms().unwrap(), Some(2000));
+    assert_eq!(s.sweep_expired(1999).unwrap(), vec![]);
+    assert_eq!(s.sweep_expired(2000).unwrap(), vec![a.id]);
+    assert_eq!(s.get(&a.id).unwrap(), None);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s.next_expiry_ms().unwrap(), Some(6000));
+    assert_eq!(s.by_channel.len(), 1);
+    // Once swept, the same message can no longer resurface as a stored duplicate.
+    assert_eq!(s.sweep_expired(10_000).unwrap(), vec![b.id]);
+    assert!(s.is_empty());
+    assert_eq!(s.by_channel.len() + s.expiry.len(), 0);
+}
+
+#[test]
+fn history_and_channels_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = env("triage", 1000, 60_000, "kept");
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.insert(&e).unwrap();
+        s.add_channel(&e.channel).unwrap();
+        s.db.flush().unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.get(&e.id).unwrap().unwrap(), e);
+    assert_eq!(s.channels().unwrap(), vec![e.channel.clone()]);
+}
+
+#[test]
+fn a_corrupt_record_is_skipped_not_deleted() {
+    let (_d, s) = open();
+    let e = env("triage", 1000, 60_000, "ok");
+    s.insert(&e).unwrap();
+    let bad = env("triage", 1001, 60_000, "bad");
+    s.insert(&bad).unwrap();
+    s.messages.insert(bad.id.0, &b"garbage"[..]).unwrap();
+    let got = s.read_channel(&e.channel, 2000, 10).unwrap();
+    assert_eq!(got, vec![e]);
+    assert!(matches!(s.get(&bad.id), Err(StoreError::Corrupt { .. })));
+    assert_eq!(s.len(), 2, "the unreadable record is kept for inspection");
+}
