@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 /// fieldmesh: offline mesh messenger for disaster sites.
 #[derive(Parser, Debug)]
 #[command(name = "fieldmesh", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Data directory (key, store, control socket). Default: $XDG_DATA_HOME/fieldmesh.
     #[arg(long, global = true, env = "FIELDMESH_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
@@ -95,7 +95,7 @@ struct UpArgs {
 }
 
 /// Runs the parsed command.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let data = match cli.data {
         Some(d) => d,
         None => config::default_data_dir().context("no home directory: pass --data DIR")?,

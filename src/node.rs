@@ -191,7 +191,7 @@ impl NodeHandle {
         }
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish {
-            envelope: envelope.clone(),
+            envelope: Box::new(envelope.clone()),
             reply,
         })
         .await?;

@@ -126,12 +126,13 @@ async fn serve_client(
             Some(Ok(l)) => l,
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
                 tracing::warn!(code = "line_too_long", "control request rejected");
+                // The codec stops after an error, so the connection ends here.
                 send(
                     &mut out,
                     error_reply(None, "line_too_long", "request line over 512 KiB"),
                 )
                 .await?;
-                continue;
+                return Ok(());
             }
             Some(Err(LinesCodecError::Io(e))) => {
                 tracing::warn!(code = "bad_request", error = %e, "control request rejected");

@@ -5,7 +5,9 @@ use std::{fmt, str::FromStr};
 
 /// Triage priority of a message; lower number = more urgent. Ordered so that
 /// `Priority::P1 < Priority::P4`, i.e. sorting ascending serves the most urgent first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Immediate: life-threatening, act now.
@@ -13,6 +15,7 @@ pub enum Priority {
     /// Urgent.
     P2,
     /// Delayed: routine coordination; the default.
+    #[default]
     P3,
     /// Expectant / informational.
     P4,
@@ -38,12 +41,6 @@ impl Priority {
             4 => Some(Priority::P4),
             _ => None,
         }
-    }
-}
-
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::P3
     }
 }
 

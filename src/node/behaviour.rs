@@ -3,15 +3,15 @@
 use libp2p::{connection_limits, gossipsub, identify, swarm::NetworkBehaviour};
 
 /// Identify protocol version string; peers with another major version are not ours.
-pub const IDENTIFY_PROTOCOL: &str = "/fieldmesh/1.0.0";
+pub(super) const IDENTIFY_PROTOCOL: &str = "/fieldmesh/1.0.0";
 
 /// Composed behaviour; only the event loop touches it.
 #[derive(NetworkBehaviour)]
-pub struct Behaviour {
+pub(super) struct Behaviour {
     /// Caps on pending and established connections.
-    pub limits: connection_limits::Behaviour,
+    pub(super) limits: connection_limits::Behaviour,
     /// Channel dissemination.
-    pub gossipsub: gossipsub::Behaviour,
+    pub(super) gossipsub: gossipsub::Behaviour,
     /// Exchange of agent names and listen addresses.
-    pub identify: identify::Behaviour,
+    pub(super) identify: identify::Behaviour,
 }

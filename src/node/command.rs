@@ -9,11 +9,11 @@ use tokio::sync::oneshot;
 
 /// A request to the event loop.
 #[derive(Debug)]
-pub enum Command {
+pub(super) enum Command {
     /// Gossip an envelope that is already signed and durably stored.
     Publish {
         /// The envelope.
-        envelope: Envelope,
+        envelope: Box<Envelope>,
         /// Number of peers it was sent to.
         reply: oneshot::Sender<usize>,
     },

@@ -277,9 +277,7 @@ impl EventLoop {
                 };
                 debug!(id = %envelope.id, sent_to, "published");
                 self.bump("delivered");
-                let _ = self
-                    .events_tx
-                    .send(NodeEvent::Delivered(Box::new(envelope)));
+                let _ = self.events_tx.send(NodeEvent::Delivered(envelope));
                 let _ = reply.send(sent_to);
             }
             Command::Subscribe { channel, reply } => {

@@ -1,1 +1,18 @@
-//! Integration tests (one binary).
+//! Integration tests: one binary (links once). Each module starts real
+//! `fieldmesh up` processes on loopback or in network namespaces.
+#![allow(clippy::unwrap_used, missing_docs, unreachable_pub)]
+
+/// Daemon processes, control clients, `wait_for`.
+mod harness;
+
+/// A–B–C line: relay through B, TTL expiry everywhere, restart keeps history.
+mod line;
+
+/// Garbage on the gossip topic and on the control socket is rejected, nothing lost.
+mod bad_input;
+
+/// CLI exit codes and one-line errors.
+mod cli_errors;
+
+/// mDNS discovery between two network namespaces (root only).
+mod mdns;
