@@ -20,5 +20,6 @@ pub mod gossip;
 pub mod identity;
 pub mod node;
 pub mod store;
+pub mod sync;
 pub mod transport;
 pub mod wire;

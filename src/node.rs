@@ -5,6 +5,7 @@
 mod behaviour;
 mod command;
 mod event_loop;
+mod sync_driver;
 
 pub use command::{NodeEvent, PeerView, StatusView};
 

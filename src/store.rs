@@ -38,6 +38,17 @@ impl From<TransactionError<()>> for StoreError {
     }
 }
 
+/// One entry of a channel's time index, as catch-up sync needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// `created_at_ms`.
+    pub ts: u64,
+    /// Message id.
+    pub id: MessageId,
+    /// Priority byte 1..=4.
+    pub priority: u8,
+}
+
 /// Whether an insert added a new message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inserted {
@@ -69,6 +80,15 @@ fn channel_key(channel: &ChannelName, created_at_ms: u64, id: &MessageId) -> Vec
     k
 }
 
+/// Value in `by_channel`: expires-at (big endian) and the priority byte, so sync
+/// can list a channel's unexpired items from the index alone.
+fn channel_value(expires_at_ms: u64, priority: u8) -> [u8; 9] {
+    let mut v = [0u8; 9];
+    v[..8].copy_from_slice(&expires_at_ms.to_be_bytes());
+    v[8] = priority;
+    v
+}
+
 /// Key in `expiry`: expires-at (big endian) then id, so the first key is the next deadline.
 fn expiry_key(expires_at_ms: u64, id: &MessageId) -> [u8; 40] {
     let mut k = [0u8; 40];
@@ -97,6 +117,7 @@ impl Store {
     pub fn insert(&self, env: &Envelope) -> Result<Inserted, StoreError> {
         let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
         let ek = expiry_key(env.expires_at_ms(), &env.id);
+        let cv = channel_value(env.expires_at_ms(), env.priority.to_wire());
         let channel = env.channel.as_str().as_bytes();
         let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
             |(messages, by_channel, expiry)| {
@@ -104,7 +125,7 @@ impl Store {
                     return Ok(Inserted::Duplicate);
                 }
                 messages.insert(&env.id.0, env.as_bytes())?;
-                by_channel.insert(ck.as_slice(), &[])?;
+                by_channel.insert(ck.as_slice(), &cv[..])?;
                 expiry.insert(&ek[..], channel)?;
                 Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
             },
@@ -151,6 +172,43 @@ impl Store {
             }
             if out.len() >= limit {
                 break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Unexpired items of `channel` sorted by `(created_at, id)`, from the index only.
+    pub fn index_entries(
+        &self,
+        channel: &ChannelName,
+        now_ms: u64,
+    ) -> Result<Vec<IndexEntry>, StoreError> {
+        let mut prefix = channel.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for entry in self.by_channel.scan_prefix(&prefix) {
+            let (key, value) = entry?;
+            let rest = &key[prefix.len()..];
+            let (Some(ts), Some(id), Some(exp), Some(&priority)) = (
+                rest.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes),
+                rest.get(8..40).and_then(|b| <[u8; 32]>::try_from(b).ok()),
+                value
+                    .get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes),
+                value.get(8),
+            ) else {
+                tracing::warn!("skipping unreadable channel index entry");
+                continue;
+            };
+            if exp > now_ms {
+                out.push(IndexEntry {
+                    ts,
+                    id: MessageId(id),
+                    priority,
+                });
             }
         }
         Ok(out)

@@ -427,6 +427,16 @@ impl Envelope {
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// The bytes to re-send from a store (one more relay): the hop counter is
+    /// incremented; `None` if the receiver would reject it as hop-limit exhausted.
+    pub fn relay_bytes(&self) -> Option<Vec<u8>> {
+        let hops = self.hops.checked_add(1).filter(|h| *h < self.hop_limit)?;
+        let mut bytes = self.bytes.clone();
+        let last = bytes.len() - 1;
+        bytes[last] = hops;
+        Some(bytes)
+    }
 }
 
 fn signing_input(signed: &[u8]) -> Vec<u8> {

@@ -1,6 +1,7 @@
-//! The libp2p behaviour of a node: gossipsub, identify and connection limits.
+//! The libp2p behaviour of a node: gossipsub, identify, catch-up sync and connection limits.
 
-use libp2p::{connection_limits, gossipsub, identify, swarm::NetworkBehaviour};
+use crate::sync::codec::SyncCodec;
+use libp2p::{connection_limits, gossipsub, identify, request_response, swarm::NetworkBehaviour};
 
 /// Identify protocol version string; peers with another major version are not ours.
 pub(super) const IDENTIFY_PROTOCOL: &str = "/fieldmesh/1.0.0";
@@ -14,4 +15,6 @@ pub(super) struct Behaviour {
     pub(super) gossipsub: gossipsub::Behaviour,
     /// Exchange of agent names and listen addresses.
     pub(super) identify: identify::Behaviour,
+    /// Catch-up sync (`/fieldmesh/sync/1`).
+    pub(super) sync: request_response::Behaviour<SyncCodec>,
 }

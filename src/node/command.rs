@@ -47,6 +47,13 @@ pub enum NodeEvent {
     PeerConnected(PeerId),
     /// A peer's last connection closed.
     PeerDisconnected(PeerId),
+    /// A catch-up sync session we started with a peer completed.
+    SyncDone {
+        /// The peer.
+        peer: PeerId,
+        /// New messages stored from it.
+        stored: usize,
+    },
     /// An envelope from a peer was rejected.
     Rejected {
         /// Who sent it.

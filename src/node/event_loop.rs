@@ -4,6 +4,7 @@
 
 use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
+use super::sync_driver::SyncSession;
 use super::SpawnError;
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
@@ -14,9 +15,10 @@ use crate::store::{now_ms, Inserted, Store, Sweeper};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
+use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{connection_limits, gossipsub, identify, Multiaddr, PeerId, Swarm};
+use libp2p::{connection_limits, gossipsub, identify, Multiaddr, PeerId, StreamProtocol, Swarm};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
@@ -29,8 +31,13 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const REDIAL_INITIAL: Duration = Duration::from_millis(500);
 /// Longest redial delay: a responder walking back into range reconnects within this.
 const REDIAL_MAX: Duration = Duration::from_secs(30);
-/// How often static peers are checked for a due redial.
-const REDIAL_TICK: Duration = Duration::from_millis(250);
+/// How often static peers are checked for a due redial (and a due re-sync).
+const REDIAL_TICK: Duration = Duration::from_millis(100);
+/// How often every connected peer is reconciled: cheap when sets match (one round
+/// trip per channel), and the backstop for anything gossip missed.
+const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// A sync request unanswered for this long fails and ends the session.
+const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A `--peer` address kept connected.
 struct StaticPeer {
@@ -50,24 +57,30 @@ struct PeerState {
 }
 
 pub(super) struct EventLoop {
-    swarm: Swarm<Behaviour>,
-    store: Store,
+    pub(super) swarm: Swarm<Behaviour>,
+    pub(super) store: Store,
     team: TeamTag,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
-    events_tx: broadcast::Sender<NodeEvent>,
+    pub(super) events_tx: broadcast::Sender<NodeEvent>,
     discovery_rx: mpsc::Receiver<DiscoveryEvent>,
     discovery: Option<Discovery>,
     shutdown: CancellationToken,
     sweeper: Sweeper,
     statics: Vec<StaticPeer>,
     peers: HashMap<PeerId, PeerState>,
-    channels: HashSet<ChannelName>,
+    pub(super) channels: HashSet<ChannelName>,
     listen: Vec<Multiaddr>,
-    counters: BTreeMap<&'static str, u64>,
+    pub(super) counters: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<&'static str, u64>,
     started: Instant,
+    /// Initiator sync sessions, at most one per peer.
+    pub(super) sessions: HashMap<PeerId, SyncSession>,
+    /// Sync requests in flight; bounded by one per session.
+    pub(super) outbound: HashMap<OutboundRequestId, PeerId>,
+    /// When to re-sync every peer after new messages arrived by sync.
+    pub(super) resync_at: Option<Instant>,
 }
 
 impl EventLoop {
@@ -102,10 +115,18 @@ impl EventLoop {
                     .with_max_pending_incoming(Some(32))
                     .with_max_pending_outgoing(Some(64)),
             );
+            let sync = request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new(crate::sync::PROTOCOL),
+                    ProtocolSupport::Full,
+                )],
+                request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+            );
             Ok::<_, String>(Behaviour {
                 limits,
                 gossipsub,
                 identify,
+                sync,
             })
         })?;
 
@@ -204,6 +225,9 @@ impl EventLoop {
             counters: BTreeMap::new(),
             rejected: BTreeMap::new(),
             started: now,
+            sessions: HashMap::new(),
+            outbound: HashMap::new(),
+            resync_at: None,
         };
         let mut channels = event_loop.store.channels()?;
         channels.extend(config.channels.iter().cloned());
@@ -219,6 +243,8 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut resync = tokio::time::interval(SYNC_INTERVAL);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -227,6 +253,7 @@ impl EventLoop {
                 Some(found) = self.discovery_rx.recv() => self.on_discovered(found),
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = redial.tick() => self.on_redial_tick(),
+                _ = resync.tick() => self.sync_all_peers(),
                 () = self.sweeper.tick() => self.on_sweep_tick(),
             }
         }
@@ -322,8 +349,19 @@ impl EventLoop {
         }
     }
 
+    fn sync_all_peers(&mut self) {
+        let peers: Vec<PeerId> = self.peers.keys().copied().collect();
+        for peer in peers {
+            self.start_sync(peer);
+        }
+    }
+
     fn on_redial_tick(&mut self) {
         let now = Instant::now();
+        if self.resync_at.is_some_and(|t| t <= now) {
+            self.resync_at = None;
+            self.sync_all_peers();
+        }
         for i in 0..self.statics.len() {
             let s = &self.statics[i];
             let due = s.dialing.is_none() && s.next_attempt.is_some_and(|t| t <= now);
@@ -388,6 +426,7 @@ impl EventLoop {
                     p.agent = Some(info.agent_version);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(ev)) => self.on_sync_event(ev),
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::ConnectionEstablished {
                 peer_id,
@@ -415,6 +454,11 @@ impl EventLoop {
                 if num_established.get() == 1 {
                     info!(peer = %peer_id, "peer connected");
                     let _ = self.events_tx.send(NodeEvent::PeerConnected(peer_id));
+                    // One side starts catch-up at once (the lower peer id, so the two do
+                    // not transfer the same backlog twice); the other follows on its timer.
+                    if *self.swarm.local_peer_id() < peer_id {
+                        self.start_sync(peer_id);
+                    }
                 }
             }
             SwarmEvent::ConnectionClosed {
@@ -428,6 +472,7 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    self.sessions.remove(&peer_id);
                     info!(peer = %peer_id, "peer disconnected");
                     let _ = self.events_tx.send(NodeEvent::PeerDisconnected(peer_id));
                     let now = Instant::now();
@@ -474,23 +519,12 @@ impl EventLoop {
         msg_id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) {
-        let acceptance = match self.validate(&message) {
-            Ok(env) => match self.store.insert(&env) {
-                Ok(Inserted::New) => {
-                    self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
-                    self.bump("delivered");
-                    debug!(id = %env.id, peer = %source, "delivered");
-                    let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
-                    gossipsub::MessageAcceptance::Accept
-                }
-                Ok(Inserted::Duplicate) => {
-                    self.bump("duplicate");
-                    gossipsub::MessageAcceptance::Ignore
-                }
-                Err(e) => {
-                    warn!(id = %env.id, error = %e, "store failed; not forwarding");
-                    gossipsub::MessageAcceptance::Ignore
-                }
+        let channel = gossip::channel_of_topic(&self.team, &message.topic);
+        let acceptance = match self.validate_bytes(&message.data, channel.as_ref()) {
+            Ok(env) => match self.store_new(env, "delivered") {
+                true => gossipsub::MessageAcceptance::Accept,
+                // Duplicate (already stored, e.g. via sync) or unstorable: don't forward.
+                false => gossipsub::MessageAcceptance::Ignore,
             },
             Err(EnvelopeError::Expired { .. }) => {
                 // Expired is not the sender's fault (clocks, slow links): no penalty.
@@ -498,12 +532,7 @@ impl EventLoop {
                 gossipsub::MessageAcceptance::Ignore
             }
             Err(e) => {
-                let code = e.code();
-                warn!(peer = %source, reason = code, error = %e, "rejected envelope");
-                *self.rejected.entry(code).or_default() += 1;
-                let _ = self
-                    .events_tx
-                    .send(NodeEvent::Rejected { peer: source, code });
+                self.count_rejection(source, &e);
                 gossipsub::MessageAcceptance::Reject
             }
         };
@@ -515,13 +544,49 @@ impl EventLoop {
             .report_message_validation_result(&msg_id, &source, acceptance);
     }
 
-    fn validate(&self, message: &gossipsub::Message) -> Result<Envelope, EnvelopeError> {
-        let env = Envelope::decode(&message.data, &self.limits)?;
-        if gossip::channel_of_topic(&self.team, &message.topic).as_ref() != Some(&env.channel) {
+    /// The one validation path for envelopes from peers (gossip and sync): decode,
+    /// signature, limits, the channel it arrived for, and time.
+    pub(super) fn validate_bytes(
+        &self,
+        bytes: &[u8],
+        channel: Option<&ChannelName>,
+    ) -> Result<Envelope, EnvelopeError> {
+        let env = Envelope::decode(bytes, &self.limits)?;
+        if channel != Some(&env.channel) {
             return Err(EnvelopeError::ChannelMismatch);
         }
         env.check_time(now_ms())?;
         Ok(env)
+    }
+
+    /// Stores a validated envelope; on a new message counts it under `counter`,
+    /// arms the sweeper and broadcasts `Delivered`. Returns whether it was new.
+    pub(super) fn store_new(&mut self, env: Envelope, counter: &'static str) -> bool {
+        match self.store.insert(&env) {
+            Ok(Inserted::New) => {
+                self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
+                self.bump(counter);
+                debug!(id = %env.id, via = counter, "stored");
+                let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
+                true
+            }
+            Ok(Inserted::Duplicate) => {
+                self.bump("duplicate");
+                false
+            }
+            Err(e) => {
+                warn!(id = %env.id, error = %e, "store failed");
+                false
+            }
+        }
+    }
+
+    /// Logs and counts a typed rejection of a peer's envelope.
+    pub(super) fn count_rejection(&mut self, peer: PeerId, e: &EnvelopeError) {
+        let code = e.code();
+        warn!(%peer, reason = code, error = %e, "rejected envelope");
+        *self.rejected.entry(code).or_default() += 1;
+        let _ = self.events_tx.send(NodeEvent::Rejected { peer, code });
     }
 
     fn bump(&mut self, counter: &'static str) {

@@ -104,3 +104,19 @@ fn a_corrupt_record_is_skipped_not_deleted() {
     assert!(matches!(s.get(&bad.id), Err(StoreError::Corrupt { .. })));
     assert_eq!(s.len(), 2, "the unreadable record is kept for inspection");
 }
+
+#[test]
+fn index_entries_list_unexpired_items_in_order_from_the_index() {
+    let (_d, s) = open();
+    let b = env("triage", 2000, 10_000, "b");
+    let a = env("triage", 1000, 10_000, "a");
+    let old = env("triage", 500, 1000, "expired at 1500");
+    for e in [&b, &a, &old] {
+        s.insert(e).unwrap();
+    }
+    let items = s.index_entries(&a.channel, 1600).unwrap();
+    let ids: Vec<MessageId> = items.iter().map(|i| i.id).collect();
+    assert_eq!(ids, vec![a.id, b.id]);
+    assert_eq!(items[0].ts, 1000);
+    assert_eq!(items[0].priority, 2);
+}

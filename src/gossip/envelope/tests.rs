@@ -111,6 +111,20 @@ fn rejects_exhausted_hop_limit() {
 }
 
 #[test]
+fn relaying_from_a_store_counts_a_hop_until_the_limit() {
+    let mut d = draft(b"x");
+    d.hop_limit = 2;
+    let env = Envelope::sign(d, &key()).unwrap();
+    let once = Envelope::decode(&env.relay_bytes().unwrap(), &Limits::default()).unwrap();
+    assert_eq!((once.hops, once.id), (1, env.id));
+    assert_eq!(
+        once.relay_bytes(),
+        None,
+        "a second relay would exhaust the limit"
+    );
+}
+
+#[test]
 fn rejects_expired_and_future_messages() {
     let env = signed(b"x");
     assert!(env.check_time(NOW).is_ok());

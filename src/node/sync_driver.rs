@@ -1,0 +1,441 @@
+//! Catch-up sync as the event loop runs it: one initiator session per peer walks
+//! our channels (reconcile, then fetch what we lack, then push what they lack), and
+//! inbound requests are answered from the store. Protocol: `proto/sync.md`.
+
+use super::command::NodeEvent;
+use super::event_loop::EventLoop;
+use crate::gossip::envelope::{id_of_bytes, ChannelName, Envelope, EnvelopeError, MessageId};
+use crate::store::now_ms;
+use crate::sync::{
+    self, transfer_order, ItemInfo, Reconciler, SyncRequest, SyncResponse, MAX_BATCH_BYTES,
+    MAX_FETCH_IDS, MAX_RANGES,
+};
+use libp2p::request_response::{self, ResponseChannel};
+use libp2p::PeerId;
+use std::collections::{HashSet, VecDeque};
+use std::time::{Duration, Instant};
+use tracing::{debug, info, warn};
+
+/// Delay between storing new messages from a sync and re-syncing every peer, so a
+/// burst of transfers triggers one wave rather than one per batch.
+pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Where one channel's sync stands.
+enum Phase {
+    Reconciling(Box<Reconciler>),
+    Fetching {
+        need: VecDeque<ItemInfo>,
+        have: Vec<ItemInfo>,
+        in_flight: Vec<ItemInfo>,
+    },
+    Pushing {
+        have: VecDeque<ItemInfo>,
+    },
+}
+
+/// An initiator session with one peer.
+pub(super) struct SyncSession {
+    channels: VecDeque<ChannelName>,
+    current: Option<(ChannelName, Phase)>,
+    stored: usize,
+    started: Instant,
+}
+
+impl EventLoop {
+    /// Starts a session with `peer` unless one is running.
+    pub(super) fn start_sync(&mut self, peer: PeerId) {
+        if self.sessions.contains_key(&peer) {
+            return;
+        }
+        let mut channels: Vec<ChannelName> = self.channels.iter().cloned().collect();
+        channels.sort();
+        debug!(%peer, "sync session started");
+        self.sessions.insert(
+            peer,
+            SyncSession {
+                channels: channels.into(),
+                current: None,
+                stored: 0,
+                started: Instant::now(),
+            },
+        );
+        self.advance_sync(peer);
+    }
+
+    /// Sends the session's next request, moving through phases and channels.
+    fn advance_sync(&mut self, peer: PeerId) {
+        loop {
+            let Some(session) = self.sessions.get_mut(&peer) else {
+                return;
+            };
+            let Some((channel, phase)) = session.current.as_mut() else {
+                let Some(next) = session.channels.pop_front() else {
+                    self.finish_sync(peer, None);
+                    return;
+                };
+                let items = match self.store.index_entries(&next, now_ms()) {
+                    Ok(v) => v.into_iter().map(ItemInfo::from).collect(),
+                    Err(e) => {
+                        self.finish_sync(peer, Some(format!("store: {e}")));
+                        return;
+                    }
+                };
+                let session = self
+                    .sessions
+                    .get_mut(&peer)
+                    .expect("invariant: checked above");
+                session.current =
+                    Some((next, Phase::Reconciling(Box::new(Reconciler::new(items)))));
+                continue;
+            };
+            let channel_name = channel.as_str().to_owned();
+            let request = match phase {
+                Phase::Reconciling(r) => match r.next_request() {
+                    Some(ranges) => SyncRequest::Reconcile {
+                        channel: channel_name,
+                        ranges,
+                    },
+                    None => {
+                        let mut need = std::mem::take(&mut r.need);
+                        let mut have = std::mem::take(&mut r.have);
+                        transfer_order(&mut need);
+                        transfer_order(&mut have);
+                        *phase = Phase::Fetching {
+                            need: need.into(),
+                            have,
+                            in_flight: Vec::new(),
+                        };
+                        continue;
+                    }
+                },
+                Phase::Fetching {
+                    need,
+                    have,
+                    in_flight,
+                } => {
+                    if need.is_empty() {
+                        *phase = Phase::Pushing {
+                            have: std::mem::take(have).into(),
+                        };
+                        continue;
+                    }
+                    let n = need.len().min(MAX_FETCH_IDS);
+                    *in_flight = need.drain(..n).collect();
+                    SyncRequest::Fetch {
+                        channel: channel_name,
+                        ids: in_flight.iter().map(|i| i.id).collect(),
+                    }
+                }
+                Phase::Pushing { have } => {
+                    let mut envelopes = Vec::new();
+                    let mut bytes = 0;
+                    let now = now_ms();
+                    while let Some(item) = have.front() {
+                        let relay = match self.store.get(&MessageId(item.id)) {
+                            Ok(Some(env)) if !env.is_expired(now) => env.relay_bytes(),
+                            _ => None,
+                        };
+                        if let Some(b) = relay {
+                            if bytes + b.len() > MAX_BATCH_BYTES && !envelopes.is_empty() {
+                                break;
+                            }
+                            bytes += b.len();
+                            envelopes.push(b);
+                        }
+                        have.pop_front();
+                    }
+                    if envelopes.is_empty() {
+                        session.current = None;
+                        continue;
+                    }
+                    *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+                    SyncRequest::Push {
+                        channel: channel_name,
+                        envelopes,
+                    }
+                }
+            };
+            self.count_overhead(&request);
+            let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+            self.outbound.insert(id, peer);
+            return;
+        }
+    }
+
+    fn finish_sync(&mut self, peer: PeerId, error: Option<String>) {
+        let Some(session) = self.sessions.remove(&peer) else {
+            return;
+        };
+        match error {
+            None => {
+                info!(%peer, stored = session.stored, elapsed_ms = session.started.elapsed().as_millis() as u64, "sync done");
+                *self.counters.entry("sync_sessions").or_default() += 1;
+                let _ = self.events_tx.send(NodeEvent::SyncDone {
+                    peer,
+                    stored: session.stored,
+                });
+            }
+            Some(e) => {
+                warn!(%peer, error = %e, "sync aborted");
+                *self.counters.entry("sync_aborted").or_default() += 1;
+            }
+        }
+    }
+
+    /// Dispatches a request-response event.
+    pub(super) fn on_sync_event(&mut self, ev: request_response::Event<SyncRequest, SyncResponse>) {
+        match ev {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            } => self.on_sync_request(peer, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                self.on_sync_response(peer, response);
+            }
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.outbound.remove(&request_id);
+                self.finish_sync(peer, Some(error.to_string()));
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, error = %error, "inbound sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
+        self.count_overhead(&response);
+        let Some((channel, phase)) = self
+            .sessions
+            .get_mut(&peer)
+            .and_then(|s| s.current.as_mut())
+        else {
+            return;
+        };
+        let channel = channel.clone();
+        match (phase, response) {
+            (Phase::Reconciling(r), SyncResponse::Reconcile(replies)) => {
+                if let Err(e) = r.on_replies(replies) {
+                    self.finish_sync(peer, Some(e.to_string()));
+                    return;
+                }
+            }
+            (Phase::Fetching { in_flight, .. }, SyncResponse::Envelopes(list)) => {
+                let asked = std::mem::take(in_flight);
+                // Every returned id counts as answered, valid or not, so a peer that
+                // keeps sending bad bytes cannot keep us asking forever.
+                let returned: HashSet<[u8; 32]> = list.iter().map(|b| id_of_bytes(b).0).collect();
+                let mut stored = 0;
+                for bytes in &list {
+                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
+                    if self.accept_envelope(peer, bytes, &channel, "synced") {
+                        stored += 1;
+                    }
+                }
+                let Some(session) = self.sessions.get_mut(&peer) else {
+                    return;
+                };
+                session.stored += stored;
+                // A size-capped reply leaves ids out: ask again while replies make
+                // progress; an empty reply means the peer no longer has them.
+                if let (false, Some((_, Phase::Fetching { need, .. }))) =
+                    (list.is_empty(), session.current.as_mut())
+                {
+                    for item in asked
+                        .into_iter()
+                        .rev()
+                        .filter(|i| !returned.contains(&i.id))
+                    {
+                        need.push_front(item);
+                    }
+                }
+            }
+            (Phase::Pushing { .. }, SyncResponse::Pushed { .. }) => {}
+            (_, SyncResponse::NotFollowed) => {
+                if let Some(s) = self.sessions.get_mut(&peer) {
+                    s.current = None;
+                }
+            }
+            (_, other) => {
+                self.finish_sync(
+                    peer,
+                    Some(format!("unexpected reply {}", reply_name(&other))),
+                );
+                return;
+            }
+        }
+        self.advance_sync(peer);
+    }
+
+    /// Answers an inbound request from the store. Single-range reads run inline:
+    /// an index scan of a channel is a few milliseconds per 10 000 messages.
+    fn on_sync_request(
+        &mut self,
+        peer: PeerId,
+        request: SyncRequest,
+        reply: ResponseChannel<SyncResponse>,
+    ) {
+        self.count_overhead(&request);
+        let response = self.sync_response(peer, request);
+        self.count_overhead(&response);
+        // Fails only if the peer went away; nothing to do then.
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(reply, response);
+    }
+
+    fn sync_response(&mut self, peer: PeerId, request: SyncRequest) -> SyncResponse {
+        let refused = |code: &str| SyncResponse::Refused {
+            code: code.to_owned(),
+        };
+        let channel = match &request {
+            SyncRequest::Reconcile { channel, .. }
+            | SyncRequest::Fetch { channel, .. }
+            | SyncRequest::Push { channel, .. } => channel,
+        };
+        let Ok(channel) = ChannelName::new(channel) else {
+            return refused("bad_channel");
+        };
+        if !self.channels.contains(&channel) {
+            return SyncResponse::NotFollowed;
+        }
+        let now = now_ms();
+        match request {
+            SyncRequest::Reconcile { ranges, .. } => {
+                if ranges.len() > MAX_RANGES {
+                    return refused("too_many_ranges");
+                }
+                match self.store.index_entries(&channel, now) {
+                    Ok(v) => {
+                        let mine: Vec<ItemInfo> = v.into_iter().map(ItemInfo::from).collect();
+                        SyncResponse::Reconcile(sync::respond(&mine, &ranges))
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "sync: cannot read index");
+                        refused("store")
+                    }
+                }
+            }
+            SyncRequest::Fetch { ids, .. } => {
+                if ids.len() > MAX_FETCH_IDS {
+                    return refused("too_many_ids");
+                }
+                let mut found: Vec<Envelope> = ids
+                    .iter()
+                    .filter_map(|id| self.store.get(&MessageId(*id)).ok().flatten())
+                    .filter(|e| !e.is_expired(now) && e.channel == channel)
+                    .collect();
+                found.sort_by(|a, b| {
+                    a.priority
+                        .cmp(&b.priority)
+                        .then(b.created_at_ms.cmp(&a.created_at_ms))
+                });
+                let mut out = Vec::new();
+                let mut bytes = 0;
+                for env in found {
+                    let Some(b) = env.relay_bytes() else { continue };
+                    if bytes + b.len() > MAX_BATCH_BYTES && !out.is_empty() {
+                        break;
+                    }
+                    bytes += b.len();
+                    out.push(b);
+                }
+                *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+                SyncResponse::Envelopes(out)
+            }
+            SyncRequest::Push { envelopes, .. } => {
+                let mut stored = 0u32;
+                for bytes in &envelopes {
+                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
+                    if self.accept_envelope(peer, bytes, &channel, "synced") {
+                        stored += 1;
+                    }
+                }
+                SyncResponse::Pushed { stored }
+            }
+        }
+    }
+
+    /// Validates envelope bytes from `peer` exactly as gossip does and stores them.
+    /// Returns whether a new message was stored.
+    pub(super) fn accept_envelope(
+        &mut self,
+        peer: PeerId,
+        bytes: &[u8],
+        channel: &ChannelName,
+        counter: &'static str,
+    ) -> bool {
+        match self.validate_bytes(bytes, Some(channel)) {
+            Ok(env) => {
+                let new = self.store_new(env, counter);
+                if new && counter == "synced" && self.resync_at.is_none() {
+                    self.resync_at = Some(Instant::now() + RESYNC_DEBOUNCE);
+                }
+                new
+            }
+            Err(EnvelopeError::Expired { .. }) => {
+                *self.counters.entry("expired_on_arrival").or_default() += 1;
+                false
+            }
+            Err(e) => {
+                self.count_rejection(peer, &e);
+                false
+            }
+        }
+    }
+
+    /// Adds the encoded size of a reconcile or fetch message to the overhead counter.
+    fn count_overhead<T: serde::Serialize + SyncMessage>(&mut self, msg: &T) {
+        if msg.is_overhead() {
+            let len = crate::wire::encode(msg).map(|b| b.len()).unwrap_or(0);
+            *self.counters.entry("sync_overhead_bytes").or_default() += len as u64;
+        }
+    }
+}
+
+/// Which sync messages are reconciliation overhead rather than payload.
+trait SyncMessage {
+    fn is_overhead(&self) -> bool;
+}
+
+impl SyncMessage for SyncRequest {
+    fn is_overhead(&self) -> bool {
+        !matches!(self, SyncRequest::Push { .. })
+    }
+}
+
+impl SyncMessage for SyncResponse {
+    fn is_overhead(&self) -> bool {
+        !matches!(self, SyncResponse::Envelopes(_))
+    }
+}
+
+fn reply_name(r: &SyncResponse) -> &'static str {
+    match r {
+        SyncResponse::Reconcile(_) => "reconcile",
+        SyncResponse::Envelopes(_) => "envelopes",
+        SyncResponse::Pushed { .. } => "pushed",
+        SyncResponse::NotFollowed => "not_followed",
+        SyncResponse::Refused { .. } => "refused",
+    }
+}

@@ -1,0 +1,158 @@
+use super::*;
+use crate::wire;
+use proptest::prelude::*;
+use std::collections::HashSet;
+
+fn info(n: u64) -> ItemInfo {
+    let id = *blake3::hash(&n.to_le_bytes()).as_bytes();
+    // Timestamps collide in groups of three to exercise id-prefix bounds.
+    ItemInfo {
+        ts: 1_000_000 + n / 3,
+        id,
+        priority: (n % 4) as u8 + 1,
+    }
+}
+
+fn sorted(mut v: Vec<ItemInfo>) -> Vec<ItemInfo> {
+    v.sort_by_key(ItemInfo::item);
+    v
+}
+
+/// Runs a full reconciliation; returns (need, have, bytes exchanged, rounds).
+fn reconcile(
+    client: &[ItemInfo],
+    server: &[ItemInfo],
+) -> (HashSet<[u8; 32]>, HashSet<[u8; 32]>, usize, usize) {
+    let mut r = Reconciler::new(client.to_vec());
+    let mut bytes = 0;
+    let mut rounds = 0;
+    while let Some(ranges) = r.next_request() {
+        rounds += 1;
+        assert!(rounds < 64, "reconciliation does not terminate");
+        let req = SyncRequest::Reconcile {
+            channel: "triage".into(),
+            ranges: ranges.clone(),
+        };
+        bytes += wire::encode(&req).unwrap().len();
+        let replies = respond(server, &ranges);
+        bytes += wire::encode(&SyncResponse::Reconcile(replies.clone()))
+            .unwrap()
+            .len();
+        r.on_replies(replies).unwrap();
+    }
+    let need = r.need.iter().map(|i| i.id).collect();
+    let have = r.have.iter().map(|i| i.id).collect();
+    (need, have, bytes, rounds)
+}
+
+#[test]
+fn equal_sets_need_one_round_trip() {
+    let set = sorted((0..10_000).map(info).collect());
+    let (need, have, bytes, rounds) = reconcile(&set, &set);
+    assert!(need.is_empty() && have.is_empty());
+    assert_eq!(rounds, 1);
+    assert!(bytes < 200, "{bytes}");
+}
+
+#[test]
+fn finds_exactly_the_differences_both_ways() {
+    let all: Vec<ItemInfo> = (0..5_000).map(info).collect();
+    let client = sorted(all.iter().copied().filter(|i| i.id[0] % 7 != 0).collect());
+    let server = sorted(all.iter().copied().filter(|i| i.id[0] % 5 != 0).collect());
+    let (need, have, _, _) = reconcile(&client, &server);
+    let c: HashSet<_> = client.iter().map(|i| i.id).collect();
+    let s: HashSet<_> = server.iter().map(|i| i.id).collect();
+    assert_eq!(need, s.difference(&c).copied().collect());
+    assert_eq!(have, c.difference(&s).copied().collect());
+}
+
+#[test]
+fn cost_grows_with_differences_times_log_n_not_with_n() {
+    let naive = |n: usize| n * 32; // sending every id once
+    let diff_cost = |n: u64, d: u64| {
+        let server = sorted((0..n).map(info).collect());
+        // Client lacks d items spread over the range, and has d of its own.
+        let client = sorted(
+            (0..n)
+                .filter(|k| k % (n / d) != 0)
+                .chain(n..n + d)
+                .map(info)
+                .collect(),
+        );
+        let (need, have, bytes, _) = reconcile(&client, &server);
+        assert_eq!((need.len() as u64, have.len() as u64), (d, d));
+        bytes
+    };
+    let b10k = diff_cost(10_000, 10);
+    let b100k = diff_cost(100_000, 10);
+    let b10k_100 = diff_cost(10_000, 100);
+    // Far below the O(n) of sending all ids: under 10 % here.
+    eprintln!("10 diffs in 10k: {b10k} B, in 100k: {b100k} B; 100 diffs in 10k: {b10k_100} B");
+    assert!(
+        b10k * 10 < naive(10_000),
+        "{b10k} bytes for 10 differences in 10 000"
+    );
+    // Ten times the items costs about one more tree level, not ten times the bytes.
+    assert!(b100k < b10k * 2, "{b100k} vs {b10k}");
+    // Ten times the differences costs at most about ten times the bytes.
+    assert!(b10k_100 < b10k * 12, "{b10k_100} vs {b10k}");
+}
+
+#[test]
+fn empty_sides_transfer_everything() {
+    let set = sorted((0..3_000).map(info).collect());
+    let (need, have, _, _) = reconcile(&[], &set);
+    assert_eq!((need.len(), have.len()), (3_000, 0));
+    let (need, have, _, _) = reconcile(&set, &[]);
+    assert_eq!((need.len(), have.len()), (0, 3_000));
+}
+
+#[test]
+fn reply_count_mismatch_is_a_protocol_violation() {
+    let mut r = Reconciler::new(vec![]);
+    r.next_request().unwrap();
+    assert_eq!(r.on_replies(vec![]), Err(ProtocolViolation));
+}
+
+#[test]
+fn transfer_order_is_priority_then_newest() {
+    let mut v = vec![
+        ItemInfo {
+            ts: 1,
+            id: [1; 32],
+            priority: 3,
+        },
+        ItemInfo {
+            ts: 5,
+            id: [2; 32],
+            priority: 1,
+        },
+        ItemInfo {
+            ts: 9,
+            id: [3; 32],
+            priority: 3,
+        },
+        ItemInfo {
+            ts: 2,
+            id: [4; 32],
+            priority: 1,
+        },
+    ];
+    transfer_order(&mut v);
+    let order: Vec<u8> = v.iter().map(|i| i.id[0]).collect();
+    assert_eq!(order, [2, 4, 3, 1]);
+}
+
+proptest! {
+    #[test]
+    fn any_two_sets_converge(a in proptest::collection::hash_set(0u64..2_000, 0..400),
+                             b in proptest::collection::hash_set(0u64..2_000, 0..400)) {
+        let client = sorted(a.iter().copied().map(info).collect());
+        let server = sorted(b.iter().copied().map(info).collect());
+        let (need, have, _, _) = reconcile(&client, &server);
+        let c: HashSet<_> = client.iter().map(|i| i.id).collect();
+        let s: HashSet<_> = server.iter().map(|i| i.id).collect();
+        prop_assert_eq!(need, s.difference(&c).copied().collect::<HashSet<_>>());
+        prop_assert_eq!(have, c.difference(&s).copied().collect::<HashSet<_>>());
+    }
+}
