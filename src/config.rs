@@ -31,7 +31,7 @@ pub struct NodeConfig {
     pub peers: Vec<Multiaddr>,
     /// Whether to announce and browse `_fieldmesh._udp.local.`.
     pub mdns: bool,
-    /// Human name shown to peers (identify agent and mDNS TXT); never patient data.
+    /// Human name shown to peers in the identify agent string; never patient data.
     pub name: Option<String>,
     /// Team tag used in topics and discovery.
     pub team: TeamTag,

@@ -43,6 +43,17 @@ impl TeamTag {
     }
 }
 
+/// The gossipsub message id of envelope bytes: the 32-byte envelope id followed by
+/// the hop byte. The hop byte is outside the signature, so it must be inside the
+/// gossip id: otherwise a relay could forward a copy with the hop counter set to the
+/// limit, every receiver would reject it, and gossipsub would then drop the genuine
+/// copy as an already-seen duplicate.
+pub fn message_id(data: &[u8]) -> gossipsub::MessageId {
+    let mut id = id_of_bytes(data).0.to_vec();
+    id.push(data.last().copied().unwrap_or(0));
+    gossipsub::MessageId::new(&id)
+}
+
 /// Gossipsub settings. Authenticity comes from the envelope signature, so gossipsub
 /// runs in anonymous mode (no second signature per message); the message id is the
 /// envelope id; every message is validated by the node before it is forwarded.
@@ -52,7 +63,7 @@ pub fn config(
     gossipsub::ConfigBuilder::default()
         .validation_mode(gossipsub::ValidationMode::Anonymous)
         .validate_messages()
-        .message_id_fn(|msg| gossipsub::MessageId::new(&id_of_bytes(&msg.data).0))
+        .message_id_fn(|msg| message_id(&msg.data))
         .max_transmit_size(max_envelope_bytes + 1024)
         .heartbeat_interval(Duration::from_millis(700))
         // Deduplicate for as long as typical drill messages live; the store dedupes beyond.
@@ -63,6 +74,15 @@ pub fn config(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gossip_id_covers_the_unsigned_hop_byte() {
+        let data = vec![1u8; 100];
+        let mut tampered = data.clone();
+        tampered[99] = 7;
+        assert_ne!(message_id(&data), message_id(&tampered));
+        assert_eq!(&message_id(&data).0[..32], &id_of_bytes(&data).0[..]);
+    }
 
     #[test]
     fn topic_names_round_trip_and_ignore_other_teams() {

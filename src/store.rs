@@ -147,7 +147,7 @@ impl Store {
         }
     }
 
-    /// Unexpired messages of `channel`, oldest first, at most `limit`.
+    /// Unexpired messages of `channel`, oldest first: the newest `limit` of them.
     pub fn read_channel(
         &self,
         channel: &ChannelName,
@@ -156,8 +156,12 @@ impl Store {
     ) -> Result<Vec<Envelope>, StoreError> {
         let mut prefix = channel.as_str().as_bytes().to_vec();
         prefix.push(0);
+        // Walk newest first so a limit keeps the most recent messages, then flip.
         let mut out = Vec::new();
-        for entry in self.by_channel.scan_prefix(&prefix) {
+        for entry in self.by_channel.scan_prefix(&prefix).rev() {
+            if out.len() >= limit {
+                break;
+            }
             let (key, _) = entry?;
             let Some(id) = key
                 .get(key.len().saturating_sub(32)..)
@@ -170,10 +174,8 @@ impl Store {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(%id, error = %e, "skipping unreadable stored message"),
             }
-            if out.len() >= limit {
-                break;
-            }
         }
+        out.reverse();
         Ok(out)
     }
 
@@ -257,15 +259,24 @@ impl Store {
             let Some(id) = key.get(8..).and_then(id_from_slice) else {
                 continue;
             };
-            let created = self.get(&id)?.map(|e| e.created_at_ms);
             let channel = std::str::from_utf8(&channel)
                 .ok()
                 .and_then(|c| ChannelName::new(c).ok());
+            // An expired record is deleted even if it no longer decodes: keeping it
+            // would retain data past its TTL and stall every later sweep.
+            let index_key = match self.get(&id) {
+                Ok(env) => env.and_then(|e| {
+                    channel
+                        .as_ref()
+                        .map(|c| channel_key(c, e.created_at_ms, &id))
+                }),
+                Err(_) => self.find_channel_key(channel.as_ref(), &id)?,
+            };
             (&self.messages, &self.by_channel, &self.expiry).transaction(
                 |(messages, by_channel, expiry)| {
                     messages.remove(&id.0)?;
-                    if let (Some(created), Some(channel)) = (created, &channel) {
-                        by_channel.remove(channel_key(channel, created, &id))?;
+                    if let Some(k) = &index_key {
+                        by_channel.remove(k.as_slice())?;
                     }
                     expiry.remove(&*key)?;
                     Ok::<_, ConflictableTransactionError<()>>(())
@@ -274,6 +285,26 @@ impl Store {
             removed.push(id);
         }
         Ok(removed)
+    }
+
+    /// The channel-index key of `id` found by scanning (for unreadable records).
+    fn find_channel_key(
+        &self,
+        channel: Option<&ChannelName>,
+        id: &MessageId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(channel) = channel else {
+            return Ok(None);
+        };
+        let mut prefix = channel.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        for entry in self.by_channel.scan_prefix(&prefix) {
+            let (k, _) = entry?;
+            if k.ends_with(&id.0) {
+                return Ok(Some(k.to_vec()));
+            }
+        }
+        Ok(None)
     }
 
     /// Expiry time of the message that expires next, if any.

@@ -172,6 +172,12 @@ pub enum RangeReply {
     Items(Vec<ItemInfo>),
     /// The responder's items split into sub-ranges covering the range.
     Split(Vec<SubRange>),
+    /// The requester has nothing here and the responder has `count` items: fetch
+    /// the range whole instead of listing ids.
+    All {
+        /// Responder's item count in the range.
+        count: u32,
+    },
 }
 
 /// A request of `/fieldmesh/sync/1`.
@@ -190,6 +196,18 @@ pub enum SyncRequest {
         channel: String,
         /// Wanted ids, most urgent first.
         ids: Vec<[u8; 32]>,
+    },
+    /// Send the messages of a range, most urgent first then newest, skipping the
+    /// first `skip` of that order (already received).
+    FetchRange {
+        /// Channel name.
+        channel: String,
+        /// Inclusive lower bound (`None` = from the start).
+        lower: Option<Bound>,
+        /// Exclusive upper bound.
+        upper: Bound,
+        /// Envelopes of this range already received.
+        skip: u32,
     },
     /// Store these messages (each validated like gossip).
     Push {
@@ -223,7 +241,7 @@ pub enum SyncResponse {
 }
 
 /// Items of `items` (sorted) inside `[lower, upper)`.
-fn slice<'a, T>(
+pub fn slice<'a, T>(
     items: &'a [T],
     key: impl Fn(&T) -> Item,
     lower: Option<&Bound>,
@@ -278,8 +296,11 @@ pub fn respond(mine: &[ItemInfo], ranges: &[RangeFp]) -> Vec<RangeReply> {
             let keys = items_of(ours);
             if fingerprint(&keys) == r.fingerprint {
                 RangeReply::Match
+            } else if r.count == 0 {
+                RangeReply::All {
+                    count: ours.len() as u32,
+                }
             } else if ours.len() <= LIST_THRESHOLD
-                || (r.count == 0 && ours.len() <= MAX_FETCH_IDS)
                 || (r.count as usize <= LIST_THRESHOLD && ours.len() <= 4 * BRANCHING)
             {
                 RangeReply::Items(ours.to_vec())
@@ -298,6 +319,8 @@ pub struct Reconciler {
     sent: Vec<RangeFp>,
     /// Items the peer holds and we lack.
     pub need: Vec<ItemInfo>,
+    /// Ranges where the peer holds items and we hold none: fetched whole.
+    pub need_ranges: Vec<(Option<Bound>, Bound)>,
     /// Items we hold and the peer lacks.
     pub have: Vec<ItemInfo>,
 }
@@ -317,6 +340,7 @@ impl Reconciler {
             queue: vec![first],
             sent: Vec::new(),
             need: Vec::new(),
+            need_ranges: Vec::new(),
             have: Vec::new(),
         }
     }
@@ -346,6 +370,15 @@ impl Reconciler {
             );
             match reply {
                 RangeReply::Match => {}
+                RangeReply::All { count } => {
+                    if !ours.is_empty() {
+                        return Err(ProtocolViolation);
+                    }
+                    if count > 0 {
+                        self.need_ranges
+                            .push((range.lower.clone(), range.upper.clone()));
+                    }
+                }
                 RangeReply::Items(theirs) => {
                     let their_keys: std::collections::HashSet<Item> =
                         theirs.iter().map(ItemInfo::item).collect();

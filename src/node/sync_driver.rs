@@ -7,7 +7,7 @@ use super::event_loop::EventLoop;
 use crate::gossip::envelope::{id_of_bytes, ChannelName, Envelope, EnvelopeError, MessageId};
 use crate::store::now_ms;
 use crate::sync::{
-    self, transfer_order, ItemInfo, Reconciler, SyncRequest, SyncResponse, MAX_BATCH_BYTES,
+    self, transfer_order, Bound, ItemInfo, Reconciler, SyncRequest, SyncResponse, MAX_BATCH_BYTES,
     MAX_FETCH_IDS, MAX_RANGES,
 };
 use libp2p::request_response::{self, ResponseChannel};
@@ -24,6 +24,8 @@ pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 enum Phase {
     Reconciling(Box<Reconciler>),
     Fetching {
+        /// Whole ranges to fetch, with how many envelopes of each arrived so far.
+        ranges: VecDeque<(Option<Bound>, Bound, u32)>,
         need: VecDeque<ItemInfo>,
         have: Vec<ItemInfo>,
         in_flight: Vec<ItemInfo>,
@@ -100,7 +102,9 @@ impl EventLoop {
                         let mut have = std::mem::take(&mut r.have);
                         transfer_order(&mut need);
                         transfer_order(&mut have);
+                        let ranges = r.need_ranges.drain(..).map(|(l, u)| (l, u, 0)).collect();
                         *phase = Phase::Fetching {
+                            ranges,
                             need: need.into(),
                             have,
                             in_flight: Vec::new(),
@@ -109,21 +113,30 @@ impl EventLoop {
                     }
                 },
                 Phase::Fetching {
+                    ranges,
                     need,
                     have,
                     in_flight,
                 } => {
-                    if need.is_empty() {
+                    if let Some((lower, upper, skip)) = ranges.front() {
+                        SyncRequest::FetchRange {
+                            channel: channel_name,
+                            lower: lower.clone(),
+                            upper: upper.clone(),
+                            skip: *skip,
+                        }
+                    } else if need.is_empty() {
                         *phase = Phase::Pushing {
                             have: std::mem::take(have).into(),
                         };
                         continue;
-                    }
-                    let n = need.len().min(MAX_FETCH_IDS);
-                    *in_flight = need.drain(..n).collect();
-                    SyncRequest::Fetch {
-                        channel: channel_name,
-                        ids: in_flight.iter().map(|i| i.id).collect(),
+                    } else {
+                        let n = need.len().min(MAX_FETCH_IDS);
+                        *in_flight = need.drain(..n).collect();
+                        SyncRequest::Fetch {
+                            channel: channel_name,
+                            ids: in_flight.iter().map(|i| i.id).collect(),
+                        }
                     }
                 }
                 Phase::Pushing { have } => {
@@ -238,6 +251,31 @@ impl EventLoop {
                     return;
                 }
             }
+            (
+                Phase::Fetching {
+                    ranges, in_flight, ..
+                },
+                SyncResponse::Envelopes(list),
+            ) if !ranges.is_empty() => {
+                // A range page: move on when the peer has nothing more in it.
+                match ranges.front_mut() {
+                    Some(front) if !list.is_empty() => front.2 += list.len() as u32,
+                    _ => {
+                        ranges.pop_front();
+                    }
+                }
+                debug_assert!(in_flight.is_empty());
+                let mut stored = 0;
+                for bytes in &list {
+                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
+                    if self.accept_envelope(peer, bytes, &channel, "synced") {
+                        stored += 1;
+                    }
+                }
+                if let Some(session) = self.sessions.get_mut(&peer) {
+                    session.stored += stored;
+                }
+            }
             (Phase::Fetching { in_flight, .. }, SyncResponse::Envelopes(list)) => {
                 let asked = std::mem::take(in_flight);
                 // Every returned id counts as answered, valid or not, so a peer that
@@ -311,6 +349,7 @@ impl EventLoop {
         let channel = match &request {
             SyncRequest::Reconcile { channel, .. }
             | SyncRequest::Fetch { channel, .. }
+            | SyncRequest::FetchRange { channel, .. }
             | SyncRequest::Push { channel, .. } => channel,
         };
         let Ok(channel) = ChannelName::new(channel) else {
@@ -343,25 +382,32 @@ impl EventLoop {
                 let mut found: Vec<Envelope> = ids
                     .iter()
                     .filter_map(|id| self.store.get(&MessageId(*id)).ok().flatten())
-                    .filter(|e| !e.is_expired(now) && e.channel == channel)
                     .collect();
                 found.sort_by(|a, b| {
                     a.priority
                         .cmp(&b.priority)
                         .then(b.created_at_ms.cmp(&a.created_at_ms))
                 });
-                let mut out = Vec::new();
-                let mut bytes = 0;
-                for env in found {
-                    let Some(b) = env.relay_bytes() else { continue };
-                    if bytes + b.len() > MAX_BATCH_BYTES && !out.is_empty() {
-                        break;
-                    }
-                    bytes += b.len();
-                    out.push(b);
-                }
-                *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
-                SyncResponse::Envelopes(out)
+                SyncResponse::Envelopes(self.batch(found.into_iter().map(Ok), &channel, now))
+            }
+            SyncRequest::FetchRange {
+                lower, upper, skip, ..
+            } => {
+                let mine: Vec<ItemInfo> = match self.store.index_entries(&channel, now) {
+                    Ok(v) => v.into_iter().map(ItemInfo::from).collect(),
+                    Err(_) => return refused("store"),
+                };
+                let mut wanted =
+                    sync::slice(&mine, ItemInfo::item, lower.as_ref(), &upper).to_vec();
+                transfer_order(&mut wanted);
+                let store = self.store.clone();
+                let envs = wanted.into_iter().skip(skip as usize).map(move |i| {
+                    store
+                        .get(&MessageId(i.id))
+                        .map_err(|_| ())
+                        .and_then(|e| e.ok_or(()))
+                });
+                SyncResponse::Envelopes(self.batch(envs, &channel, now))
             }
             SyncRequest::Push { envelopes, .. } => {
                 let mut stored = 0u32;
@@ -374,6 +420,31 @@ impl EventLoop {
                 SyncResponse::Pushed { stored }
             }
         }
+    }
+
+    /// Relay bytes of `envs` in the given order, skipping expired, foreign-channel,
+    /// unreadable and hop-exhausted ones, up to [`MAX_BATCH_BYTES`].
+    fn batch(
+        &mut self,
+        envs: impl Iterator<Item = Result<Envelope, ()>>,
+        channel: &ChannelName,
+        now: u64,
+    ) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for env in envs.flatten() {
+            if env.is_expired(now) || &env.channel != channel {
+                continue;
+            }
+            let Some(b) = env.relay_bytes() else { continue };
+            if bytes + b.len() > MAX_BATCH_BYTES && !out.is_empty() {
+                break;
+            }
+            bytes += b.len();
+            out.push(b);
+        }
+        *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+        out
     }
 
     /// Validates envelope bytes from `peer` exactly as gossip does and stores them.

@@ -53,7 +53,8 @@ fn reads_a_channel_oldest_first_without_expired_or_other_channels() {
     let got = s
         .read_channel(&ChannelName::new("triage").unwrap(), 2600, 1)
         .unwrap();
-    assert_eq!(got, vec![early]);
+    assert_eq!(got, vec![late], "a limit keeps the newest");
+    assert!(s.read_channel(&early.channel, 2600, 0).unwrap().is_empty());
 }
 
 #[test]
@@ -119,4 +120,17 @@ fn index_entries_list_unexpired_items_in_order_from_the_index() {
     assert_eq!(ids, vec![a.id, b.id]);
     assert_eq!(items[0].ts, 1000);
     assert_eq!(items[0].priority, 2);
+}
+
+#[test]
+fn an_expired_corrupt_record_is_swept_and_does_not_stall_the_sweep() {
+    let (_d, s) = open();
+    let bad = env("triage", 1000, 1000, "bad"); // expires 2000
+    let later = env("triage", 1000, 2000, "later"); // expires 3000
+    s.insert(&bad).unwrap();
+    s.insert(&later).unwrap();
+    s.messages.insert(bad.id.0, &b"garbage"[..]).unwrap();
+    assert_eq!(s.sweep_expired(5000).unwrap(), vec![bad.id, later.id]);
+    assert!(s.is_empty());
+    assert_eq!(s.by_channel.len() + s.expiry.len(), 0);
 }

@@ -40,7 +40,14 @@ fn reconcile(
             .len();
         r.on_replies(replies).unwrap();
     }
-    let need = r.need.iter().map(|i| i.id).collect();
+    let mut need: HashSet<[u8; 32]> = r.need.iter().map(|i| i.id).collect();
+    for (lower, upper) in &r.need_ranges {
+        need.extend(
+            slice(server, ItemInfo::item, lower.as_ref(), upper)
+                .iter()
+                .map(|i| i.id),
+        );
+    }
     let have = r.have.iter().map(|i| i.id).collect();
     (need, have, bytes, rounds)
 }
@@ -101,8 +108,10 @@ fn cost_grows_with_differences_times_log_n_not_with_n() {
 #[test]
 fn empty_sides_transfer_everything() {
     let set = sorted((0..3_000).map(info).collect());
-    let (need, have, _, _) = reconcile(&[], &set);
+    let (need, have, bytes, rounds) = reconcile(&[], &set);
     assert_eq!((need.len(), have.len()), (3_000, 0));
+    assert_eq!(rounds, 1, "a fresh node asks for the whole range at once");
+    assert!(bytes < 200, "{bytes}");
     let (need, have, _, _) = reconcile(&set, &[]);
     assert_eq!((need.len(), have.len()), (0, 3_000));
 }

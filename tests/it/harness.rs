@@ -234,6 +234,29 @@ impl Daemon {
         (self.data.clone(), status)
     }
 
+    /// Kills the daemon with SIGKILL (a crash) and waits for it to be gone.
+    pub async fn kill9(mut self) -> PathBuf {
+        let mut child = self.child.take().unwrap();
+        child.kill().await.unwrap();
+        self.data.clone()
+    }
+
+    /// Waits until `channel` holds exactly the messages `ids` (nothing else).
+    pub async fn wait_exactly(
+        &self,
+        channel: &str,
+        ids: &std::collections::HashSet<String>,
+        deadline: Duration,
+    ) {
+        let what = format!("{} to hold exactly {} messages", self.peer_id, ids.len());
+        wait_for(deadline, &what, || async {
+            let got: std::collections::HashSet<String> =
+                self.read(channel).await.into_iter().map(|m| m.id).collect();
+            (&got == ids).then_some(())
+        })
+        .await
+    }
+
     /// The daemon's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

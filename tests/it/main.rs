@@ -11,6 +11,9 @@ mod line;
 /// Garbage on the gossip topic and on the control socket is rejected, nothing lost.
 mod bad_input;
 
+/// Catch-up sync: partition and heal, late joiner, kill -9 safety.
+mod sync;
+
 /// CLI exit codes and one-line errors.
 mod cli_errors;
 
