@@ -14,12 +14,15 @@ pub const PROTOCOL: &str = "/fieldmesh/sync/1";
 pub const BRANCHING: usize = 16;
 /// A side holding at most this many items in a mismatched range lists them instead of splitting.
 pub const LIST_THRESHOLD: usize = 8;
-/// Ranges at most per reconcile message; more wait for the next round.
-pub const MAX_RANGES: usize = 4096;
+/// Ranges at most per reconcile message; more wait for the next round. Chosen so the
+/// largest possible reply (every range answered with 64 items) stays under the 1 MiB
+/// decode limit of [`crate::wire`].
+pub const MAX_RANGES: usize = 256;
 /// Ids at most per fetch request.
 pub const MAX_FETCH_IDS: usize = 1024;
-/// Envelope bytes at most per fetch reply or push request (4 MiB).
-pub const MAX_BATCH_BYTES: usize = 4 << 20;
+/// Envelope bytes at most per fetch reply or push request (512 KiB): under the 1 MiB
+/// decode limit, and small enough that the first messages arrive quickly.
+pub const MAX_BATCH_BYTES: usize = 512 << 10;
 
 /// One element of a channel's set: ordered by time, then id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -15,7 +15,7 @@ use crate::store::{now_ms, Inserted, Store, Sweeper};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
-use libp2p::request_response::{self, OutboundRequestId, ProtocolSupport};
+use libp2p::request_response::{self, ProtocolSupport};
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{connection_limits, gossipsub, identify, Multiaddr, PeerId, StreamProtocol, Swarm};
@@ -59,7 +59,7 @@ struct PeerState {
 pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
     pub(super) store: Store,
-    team: TeamTag,
+    pub(super) team: TeamTag,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
@@ -77,8 +77,6 @@ pub(super) struct EventLoop {
     started: Instant,
     /// Initiator sync sessions, at most one per peer.
     pub(super) sessions: HashMap<PeerId, SyncSession>,
-    /// Sync requests in flight; bounded by one per session.
-    pub(super) outbound: HashMap<OutboundRequestId, PeerId>,
     /// When to re-sync every peer after new messages arrived by sync.
     pub(super) resync_at: Option<Instant>,
 }
@@ -226,7 +224,6 @@ impl EventLoop {
             rejected: BTreeMap::new(),
             started: now,
             sessions: HashMap::new(),
-            outbound: HashMap::new(),
             resync_at: None,
         };
         let mut channels = event_loop.store.channels()?;

@@ -10,7 +10,7 @@ use crate::sync::{
     self, transfer_order, Bound, ItemInfo, Reconciler, SyncRequest, SyncResponse, MAX_BATCH_BYTES,
     MAX_FETCH_IDS, MAX_RANGES,
 };
-use libp2p::request_response::{self, ResponseChannel};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
 use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -19,6 +19,9 @@ use tracing::{debug, info, warn};
 /// Delay between storing new messages from a sync and re-syncing every peer, so a
 /// burst of transfers triggers one wave rather than one per batch.
 pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
+/// Requests one session may send: reconciliation of 100 000 items with every item
+/// different takes about 5 rounds per channel, then one request per batch.
+const MAX_REQUESTS: usize = 4096;
 
 /// Where one channel's sync stands.
 enum Phase {
@@ -37,6 +40,12 @@ enum Phase {
 
 /// An initiator session with one peer.
 pub(super) struct SyncSession {
+    /// The one request in flight; replies to anything else (an earlier session's
+    /// late answer) are ignored.
+    in_flight: Option<OutboundRequestId>,
+    /// Requests sent so far; a session that needs more than [`MAX_REQUESTS`] is
+    /// aborted (a faulty or hostile peer could otherwise keep it going forever).
+    requests: usize,
     channels: VecDeque<ChannelName>,
     current: Option<(ChannelName, Phase)>,
     stored: usize,
@@ -55,6 +64,8 @@ impl EventLoop {
         self.sessions.insert(
             peer,
             SyncSession {
+                in_flight: None,
+                requests: 0,
                 channels: channels.into(),
                 current: None,
                 stored: 0,
@@ -90,7 +101,8 @@ impl EventLoop {
                     Some((next, Phase::Reconciling(Box::new(Reconciler::new(items)))));
                 continue;
             };
-            let channel_name = channel.as_str().to_owned();
+            // Sync names the team's topic, not the bare channel, so teams never mix.
+            let channel_name = crate::gossip::topic(&self.team, channel).to_string();
             let request = match phase {
                 Phase::Reconciling(r) => match r.next_request() {
                     Some(ranges) => SyncRequest::Reconcile {
@@ -170,7 +182,14 @@ impl EventLoop {
             };
             self.count_overhead(&request);
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
-            self.outbound.insert(id, peer);
+            let Some(session) = self.sessions.get_mut(&peer) else {
+                return;
+            };
+            session.in_flight = Some(id);
+            session.requests += 1;
+            if session.requests > MAX_REQUESTS {
+                self.finish_sync(peer, Some(format!("more than {MAX_REQUESTS} requests")));
+            }
             return;
         }
     }
@@ -215,8 +234,9 @@ impl EventLoop {
                     },
                 ..
             } => {
-                self.outbound.remove(&request_id);
-                self.on_sync_response(peer, response);
+                if self.take_in_flight(peer, request_id) {
+                    self.on_sync_response(peer, response);
+                }
             }
             request_response::Event::OutboundFailure {
                 peer,
@@ -224,13 +244,25 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                self.outbound.remove(&request_id);
-                self.finish_sync(peer, Some(error.to_string()));
+                if self.take_in_flight(peer, request_id) {
+                    self.finish_sync(peer, Some(error.to_string()));
+                }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
                 debug!(%peer, error = %error, "inbound sync request failed");
             }
             request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Whether `id` is the request the current session with `peer` waits for.
+    fn take_in_flight(&mut self, peer: PeerId, id: OutboundRequestId) -> bool {
+        match self.sessions.get_mut(&peer) {
+            Some(s) if s.in_flight == Some(id) => {
+                s.in_flight = None;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -352,8 +384,11 @@ impl EventLoop {
             | SyncRequest::FetchRange { channel, .. }
             | SyncRequest::Push { channel, .. } => channel,
         };
-        let Ok(channel) = ChannelName::new(channel) else {
-            return refused("bad_channel");
+        // The `channel` field names the team's gossip topic: another team's channel
+        // of the same name is not ours.
+        let topic = libp2p::gossipsub::TopicHash::from_raw(channel.as_str());
+        let Some(channel) = crate::gossip::channel_of_topic(&self.team, &topic) else {
+            return SyncResponse::NotFollowed;
         };
         if !self.channels.contains(&channel) {
             return SyncResponse::NotFollowed;

@@ -1,14 +1,15 @@
 //! The libp2p request-response codec of `/fieldmesh/sync/1`: each message is a
 //! 4-byte little-endian length followed by that many bytes of `wire` bincode.
 
-use super::{SyncRequest, SyncResponse, MAX_BATCH_BYTES};
+use super::{SyncRequest, SyncResponse};
 use crate::wire;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use std::io;
 
-/// Largest request or response frame: a full batch plus framing headroom.
-pub const MAX_FRAME_BYTES: usize = MAX_BATCH_BYTES + (64 << 10);
+/// Largest request or response frame: the wire decode limit (a full batch fits with
+/// room for its length prefixes).
+pub const MAX_FRAME_BYTES: usize = wire::MAX_DECODE_BYTES;
 
 /// The codec; stateless.
 #[derive(Debug, Clone, Copy, Default)]

@@ -51,6 +51,8 @@ pub struct Opts {
     pub netns: Option<String>,
     /// Reuse this data dir (restart) instead of a fresh one.
     pub data: Option<PathBuf>,
+    /// `--team` (default: the drill team).
+    pub team: Option<String>,
 }
 
 /// A running `fieldmesh up` child process; killed on drop.
@@ -97,6 +99,9 @@ impl Daemon {
         }
         for p in &opts.peers {
             args.extend(["--peer".into(), p.clone()]);
+        }
+        if let Some(t) = &opts.team {
+            args.extend(["--team".into(), t.clone()]);
         }
         let mut cmd = match &opts.netns {
             Some(ns) => {

@@ -173,3 +173,28 @@ async fn kill_9_loses_no_acknowledged_message() {
     );
     drop(keep_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_never_carries_one_teams_channel_into_another_team() {
+    let fire = Daemon::spawn(Opts {
+        team: Some("fire".into()),
+        ..Opts::default()
+    })
+    .await;
+    fire.send("triage", "fire team only", LONG, "p1").await;
+    let drill = Daemon::spawn(Opts {
+        peers: vec![fire.addr()],
+        ..Opts::default()
+    })
+    .await;
+    // Whichever side starts sync on connect, one session completes (answered
+    // "not followed" for the other team's topic).
+    wait_for(TEN_SECS, "a completed sync session", || async {
+        let n =
+            |s: fieldmesh::node::StatusView| s.counters.get("sync_sessions").copied().unwrap_or(0);
+        (n(fire.status().await) + n(drill.status().await) >= 1).then_some(())
+    })
+    .await;
+    assert!(drill.read("triage").await.is_empty());
+    assert_eq!(fire.read("triage").await.len(), 1);
+}
