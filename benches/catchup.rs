@@ -30,6 +30,8 @@ struct Run {
     first_ms: f64,
     total_ms: f64,
     wire_bytes: u64,
+    /// Reconciliation bytes (reconcile and fetch-by-id messages) / payload bytes, %.
+    reconcile_pct: f64,
 }
 
 fn config(dir: &std::path::Path) -> NodeConfig {
@@ -118,13 +120,16 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
     let store_b = Store::open(&dir_b.path().join("store"))?;
     // Subscribe to B's events before it dials, so the connect instant is seen.
     let (b, task_b) = Node::spawn(cfg_b, id_b, store_b, shutdown.clone()).await?;
+    // Watch B's events on a dedicated OS thread, so timestamps are taken when the
+    // node emits them rather than when a busy runtime worker gets round to it.
     let mut events = b.events();
-    let mut connected = None;
-    let mut first = None;
-    let mut stored = 0usize;
-    let done = tokio::time::timeout(HARD_TIMEOUT, async {
-        loop {
-            match events.recv().await {
+    let watcher = std::thread::spawn(move || -> anyhow::Result<(Instant, Instant, Instant)> {
+        let mut connected = None;
+        let mut first = None;
+        let mut stored = 0usize;
+        let give_up = Instant::now() + HARD_TIMEOUT;
+        while Instant::now() < give_up {
+            match events.blocking_recv() {
                 Ok(NodeEvent::PeerConnected(_)) if connected.is_none() => {
                     connected = Some(Instant::now())
                 }
@@ -132,18 +137,23 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
                     stored += 1;
                     first.get_or_insert_with(Instant::now);
                     if stored == n {
-                        return Ok(Instant::now());
+                        let c = connected.ok_or_else(|| anyhow::anyhow!("never connected"))?;
+                        let f = first.ok_or_else(|| anyhow::anyhow!("nothing stored"))?;
+                        return Ok((c, f, Instant::now()));
                     }
                 }
                 Ok(_) => {}
-                Err(e) => return Err(anyhow::anyhow!("event stream: {e}")),
+                Err(e) => return Err(anyhow::anyhow!("event stream: {e} after {stored} of {n}")),
             }
         }
-    })
-    .await
-    .map_err(|_| anyhow::anyhow!("timed out after {HARD_TIMEOUT:?} with {stored} of {n}"))??;
-    let connected = connected.ok_or_else(|| anyhow::anyhow!("never connected"))?;
-    let first = first.ok_or_else(|| anyhow::anyhow!("nothing stored"))?;
+        Err(anyhow::anyhow!(
+            "timed out after {HARD_TIMEOUT:?} with {stored} of {n}"
+        ))
+    });
+    let (connected, first, done) = tokio::task::spawn_blocking(move || watcher.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("watcher panicked"))??;
+    let status = b.status().await?;
     let wire_bytes = wire.load(Ordering::Relaxed);
     shutdown.cancel();
     let _ = task_a.await;
@@ -152,6 +162,18 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
         first_ms: (first - connected).as_secs_f64() * 1e3,
         total_ms: (done - connected).as_secs_f64() * 1e3,
         wire_bytes,
+        reconcile_pct: status
+            .counters
+            .get("sync_overhead_bytes")
+            .copied()
+            .unwrap_or(0) as f64
+            * 100.0
+            / status
+                .counters
+                .get("sync_payload_bytes")
+                .copied()
+                .unwrap_or(1)
+                .max(1) as f64,
     })
 }
 
@@ -185,7 +207,8 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({"run": i + 1, "messages": n, "first_ms": r.first_ms, "total_ms": r.total_ms,
-                "wire_bytes": r.wire_bytes, "wire_bytes_per_msg": r.wire_bytes as f64 / n as f64})
+                "wire_bytes": r.wire_bytes, "wire_bytes_per_msg": r.wire_bytes as f64 / n as f64,
+                "reconcile_overhead_pct": r.reconcile_pct})
         );
         results.push(r);
     }
@@ -198,11 +221,12 @@ async fn main() -> anyhow::Result<()> {
             .collect(),
     );
     let overhead = (per_msg - BODY_BYTES as f64) / BODY_BYTES as f64 * 100.0;
+    let reconcile = median(results.iter().map(|r| r.reconcile_pct).collect());
     println!(
         "{}",
         serde_json::json!({"summary": true, "runs": runs, "messages": n, "median_first_ms": first,
             "median_total_ms": total, "median_wire_bytes_per_msg": per_msg,
-            "wire_overhead_pct_of_body": overhead,
+            "wire_overhead_pct_of_body": overhead, "median_reconcile_overhead_pct": reconcile,
             "vs_ssb_total": total / 1e3 / SSB_TOTAL_S, "vs_ssb_first": first / 1e3 / SSB_FIRST_S,
             "vs_ssb_bytes": per_msg / SSB_BYTES_PER_MSG})
     );

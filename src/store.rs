@@ -6,7 +6,7 @@ mod sweep;
 
 pub use sweep::{now_ms, Sweeper};
 
-use crate::gossip::envelope::{ChannelName, Envelope, Limits, MessageId};
+use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::path::Path;
@@ -128,6 +128,38 @@ impl Store {
                 by_channel.insert(ck.as_slice(), &cv[..])?;
                 expiry.insert(&ek[..], channel)?;
                 Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
+            },
+        )?;
+        Ok(res)
+    }
+
+    /// Stores many validated envelopes in one transaction (sync batches); returns,
+    /// per envelope, whether it was new.
+    pub fn insert_batch(&self, envs: &[Envelope]) -> Result<Vec<Inserted>, StoreError> {
+        let keys: Vec<_> = envs
+            .iter()
+            .map(|env| {
+                (
+                    channel_key(&env.channel, env.created_at_ms, &env.id),
+                    expiry_key(env.expires_at_ms(), &env.id),
+                    channel_value(env.expires_at_ms(), env.priority.to_wire()),
+                )
+            })
+            .collect();
+        let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
+            |(messages, by_channel, expiry)| {
+                let mut out = Vec::with_capacity(envs.len());
+                for (env, (ck, ek, cv)) in envs.iter().zip(&keys) {
+                    if messages.get(env.id.0)?.is_some() {
+                        out.push(Inserted::Duplicate);
+                        continue;
+                    }
+                    messages.insert(&env.id.0, env.as_bytes())?;
+                    by_channel.insert(ck.as_slice(), &cv[..])?;
+                    expiry.insert(&ek[..], env.channel.as_str().as_bytes())?;
+                    out.push(Inserted::New);
+                }
+                Ok::<_, ConflictableTransactionError<()>>(out)
             },
         )?;
         Ok(res)
@@ -320,16 +352,10 @@ fn id_from_slice(s: &[u8]) -> Option<MessageId> {
     s.try_into().ok().map(MessageId)
 }
 
-/// Stored bytes were validated on the way in; only the body limit is relaxed here so a
-/// node whose cap was lowered still reads what it stored earlier.
+/// Stored bytes were validated on the way in: no body limit (a node whose cap was
+/// lowered still reads what it stored earlier) and no second signature check.
 fn decode_stored(id: &MessageId, bytes: &[u8]) -> Result<Envelope, StoreError> {
-    Envelope::decode(
-        bytes,
-        &Limits {
-            max_body_bytes: usize::MAX,
-        },
-    )
-    .map_err(|_| StoreError::Corrupt { key: id.to_hex() })
+    Envelope::decode_stored(bytes).map_err(|_| StoreError::Corrupt { key: id.to_hex() })
 }
 
 #[cfg(test)]

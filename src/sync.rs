@@ -23,6 +23,10 @@ pub const MAX_FETCH_IDS: usize = 1024;
 /// Envelope bytes at most per fetch reply or push request (512 KiB): under the 1 MiB
 /// decode limit, and small enough that the first messages arrive quickly.
 pub const MAX_BATCH_BYTES: usize = 512 << 10;
+/// Envelope bytes at most in the first batch of a transfer (first page of a range,
+/// first push of a channel): the most urgent messages arrive without waiting for a
+/// full batch to be read, sent and verified.
+pub const FIRST_BATCH_BYTES: usize = 32 << 10;
 
 /// One element of a channel's set: ordered by time, then id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -548,12 +548,41 @@ impl EventLoop {
         bytes: &[u8],
         channel: Option<&ChannelName>,
     ) -> Result<Envelope, EnvelopeError> {
-        let env = Envelope::decode(bytes, &self.limits)?;
-        if channel != Some(&env.channel) {
-            return Err(EnvelopeError::ChannelMismatch);
+        validate(bytes, &self.limits, channel, now_ms())
+    }
+
+    /// Validates a batch on every core (signature checks dominate catch-up), in order.
+    pub(super) fn validate_batch(
+        &self,
+        batch: &[Vec<u8>],
+        channel: &ChannelName,
+    ) -> Vec<Result<Envelope, EnvelopeError>> {
+        let now = now_ms();
+        let limits = self.limits;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if threads < 2 || batch.len() < 64 {
+            return batch
+                .iter()
+                .map(|b| validate(b, &limits, Some(channel), now))
+                .collect();
         }
-        env.check_time(now_ms())?;
-        Ok(env)
+        let chunk = batch.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = batch
+                .chunks(chunk)
+                .map(|part| {
+                    scope.spawn(move || {
+                        part.iter()
+                            .map(|b| validate(b, &limits, Some(channel), now))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_default())
+                .collect()
+        })
     }
 
     /// Stores a validated envelope; on a new message counts it under `counter`,
@@ -561,10 +590,7 @@ impl EventLoop {
     pub(super) fn store_new(&mut self, env: Envelope, counter: &'static str) -> bool {
         match self.store.insert(&env) {
             Ok(Inserted::New) => {
-                self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
-                self.bump(counter);
-                debug!(id = %env.id, via = counter, "stored");
-                let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
+                self.on_stored(env, counter);
                 true
             }
             Ok(Inserted::Duplicate) => {
@@ -576,6 +602,14 @@ impl EventLoop {
                 false
             }
         }
+    }
+
+    /// Bookkeeping for a newly stored message: sweeper deadline, counter, event.
+    pub(super) fn on_stored(&mut self, env: Envelope, counter: &'static str) {
+        self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
+        self.bump(counter);
+        debug!(id = %env.id, via = counter, "stored");
+        let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
     }
 
     /// Logs and counts a typed rejection of a peer's envelope.
@@ -658,4 +692,20 @@ impl EventLoop {
             uptime_secs: self.started.elapsed().as_secs(),
         }
     }
+}
+
+/// Decodes and validates envelope bytes that arrived for `channel` (`None`: not a
+/// topic of our team) at `now_ms`.
+fn validate(
+    bytes: &[u8],
+    limits: &Limits,
+    channel: Option<&ChannelName>,
+    now_ms: u64,
+) -> Result<Envelope, EnvelopeError> {
+    let env = Envelope::decode(bytes, limits)?;
+    if channel != Some(&env.channel) {
+        return Err(EnvelopeError::ChannelMismatch);
+    }
+    env.check_time(now_ms)?;
+    Ok(env)
 }

@@ -5,10 +5,10 @@
 use super::command::NodeEvent;
 use super::event_loop::EventLoop;
 use crate::gossip::envelope::{id_of_bytes, ChannelName, Envelope, EnvelopeError, MessageId};
-use crate::store::now_ms;
+use crate::store::{now_ms, Inserted};
 use crate::sync::{
-    self, transfer_order, Bound, ItemInfo, Reconciler, SyncRequest, SyncResponse, MAX_BATCH_BYTES,
-    MAX_FETCH_IDS, MAX_RANGES,
+    self, transfer_order, Bound, ItemInfo, Reconciler, SyncRequest, SyncResponse,
+    FIRST_BATCH_BYTES, MAX_BATCH_BYTES, MAX_FETCH_IDS, MAX_RANGES,
 };
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
@@ -16,8 +16,8 @@ use std::collections::{HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
-/// Delay between storing new messages from a sync and re-syncing every peer, so a
-/// burst of transfers triggers one wave rather than one per batch.
+/// Quiet time after the last batch of new messages from a sync before every peer is
+/// re-synced, so a burst of transfers triggers one wave rather than one per batch.
 pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 /// Requests one session may send: reconciliation of 100 000 items with every item
 /// different takes about 5 rounds per channel, then one request per batch.
@@ -35,6 +35,8 @@ enum Phase {
     },
     Pushing {
         have: VecDeque<ItemInfo>,
+        /// Batches pushed so far (the first one is small; see [`FIRST_BATCH_BYTES`]).
+        batches: usize,
     },
 }
 
@@ -140,6 +142,7 @@ impl EventLoop {
                     } else if need.is_empty() {
                         *phase = Phase::Pushing {
                             have: std::mem::take(have).into(),
+                            batches: 0,
                         };
                         continue;
                     } else {
@@ -151,7 +154,13 @@ impl EventLoop {
                         }
                     }
                 }
-                Phase::Pushing { have } => {
+                Phase::Pushing { have, batches } => {
+                    let cap = if *batches == 0 {
+                        FIRST_BATCH_BYTES
+                    } else {
+                        MAX_BATCH_BYTES
+                    };
+                    *batches += 1;
                     let mut envelopes = Vec::new();
                     let mut bytes = 0;
                     let now = now_ms();
@@ -161,7 +170,7 @@ impl EventLoop {
                             _ => None,
                         };
                         if let Some(b) = relay {
-                            if bytes + b.len() > MAX_BATCH_BYTES && !envelopes.is_empty() {
+                            if bytes + b.len() > cap && !envelopes.is_empty() {
                                 break;
                             }
                             bytes += b.len();
@@ -297,13 +306,7 @@ impl EventLoop {
                     }
                 }
                 debug_assert!(in_flight.is_empty());
-                let mut stored = 0;
-                for bytes in &list {
-                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
-                    if self.accept_envelope(peer, bytes, &channel, "synced") {
-                        stored += 1;
-                    }
-                }
+                let stored = self.accept_batch(peer, &list, &channel);
                 if let Some(session) = self.sessions.get_mut(&peer) {
                     session.stored += stored;
                 }
@@ -313,13 +316,7 @@ impl EventLoop {
                 // Every returned id counts as answered, valid or not, so a peer that
                 // keeps sending bad bytes cannot keep us asking forever.
                 let returned: HashSet<[u8; 32]> = list.iter().map(|b| id_of_bytes(b).0).collect();
-                let mut stored = 0;
-                for bytes in &list {
-                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
-                    if self.accept_envelope(peer, bytes, &channel, "synced") {
-                        stored += 1;
-                    }
-                }
+                let stored = self.accept_batch(peer, &list, &channel);
                 let Some(session) = self.sessions.get_mut(&peer) else {
                     return;
                 };
@@ -423,7 +420,12 @@ impl EventLoop {
                         .cmp(&b.priority)
                         .then(b.created_at_ms.cmp(&a.created_at_ms))
                 });
-                SyncResponse::Envelopes(self.batch(found.into_iter().map(Ok), &channel, now))
+                SyncResponse::Envelopes(self.batch(
+                    found.into_iter().map(Ok),
+                    &channel,
+                    now,
+                    MAX_BATCH_BYTES,
+                ))
             }
             SyncRequest::FetchRange {
                 lower, upper, skip, ..
@@ -442,28 +444,30 @@ impl EventLoop {
                         .map_err(|_| ())
                         .and_then(|e| e.ok_or(()))
                 });
-                SyncResponse::Envelopes(self.batch(envs, &channel, now))
+                let cap = if skip == 0 {
+                    FIRST_BATCH_BYTES
+                } else {
+                    MAX_BATCH_BYTES
+                };
+                SyncResponse::Envelopes(self.batch(envs, &channel, now, cap))
             }
             SyncRequest::Push { envelopes, .. } => {
-                let mut stored = 0u32;
-                for bytes in &envelopes {
-                    *self.counters.entry("sync_payload_bytes").or_default() += bytes.len() as u64;
-                    if self.accept_envelope(peer, bytes, &channel, "synced") {
-                        stored += 1;
-                    }
+                let stored = self.accept_batch(peer, &envelopes, &channel);
+                SyncResponse::Pushed {
+                    stored: stored as u32,
                 }
-                SyncResponse::Pushed { stored }
             }
         }
     }
 
     /// Relay bytes of `envs` in the given order, skipping expired, foreign-channel,
-    /// unreadable and hop-exhausted ones, up to [`MAX_BATCH_BYTES`].
+    /// unreadable and hop-exhausted ones, up to `cap` bytes.
     fn batch(
         &mut self,
         envs: impl Iterator<Item = Result<Envelope, ()>>,
         channel: &ChannelName,
         now: u64,
+        cap: usize,
     ) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -472,7 +476,7 @@ impl EventLoop {
                 continue;
             }
             let Some(b) = env.relay_bytes() else { continue };
-            if bytes + b.len() > MAX_BATCH_BYTES && !out.is_empty() {
+            if bytes + b.len() > cap && !out.is_empty() {
                 break;
             }
             bytes += b.len();
@@ -482,32 +486,44 @@ impl EventLoop {
         out
     }
 
-    /// Validates envelope bytes from `peer` exactly as gossip does and stores them.
-    /// Returns whether a new message was stored.
-    pub(super) fn accept_envelope(
-        &mut self,
-        peer: PeerId,
-        bytes: &[u8],
-        channel: &ChannelName,
-        counter: &'static str,
-    ) -> bool {
-        match self.validate_bytes(bytes, Some(channel)) {
-            Ok(env) => {
-                let new = self.store_new(env, counter);
-                if new && counter == "synced" && self.resync_at.is_none() {
-                    self.resync_at = Some(Instant::now() + RESYNC_DEBOUNCE);
+    /// Validates envelope bytes from `peer` exactly as gossip does and stores the
+    /// valid ones in one transaction. Returns how many were new.
+    fn accept_batch(&mut self, peer: PeerId, batch: &[Vec<u8>], channel: &ChannelName) -> usize {
+        let payload: usize = batch.iter().map(Vec::len).sum();
+        *self.counters.entry("sync_payload_bytes").or_default() += payload as u64;
+        let mut valid = Vec::with_capacity(batch.len());
+        for res in self.validate_batch(batch, channel) {
+            match res {
+                Ok(env) => valid.push(env),
+                Err(EnvelopeError::Expired { .. }) => {
+                    *self.counters.entry("expired_on_arrival").or_default() += 1;
                 }
-                new
-            }
-            Err(EnvelopeError::Expired { .. }) => {
-                *self.counters.entry("expired_on_arrival").or_default() += 1;
-                false
-            }
-            Err(e) => {
-                self.count_rejection(peer, &e);
-                false
+                Err(e) => self.count_rejection(peer, &e),
             }
         }
+        let outcome = match self.store.insert_batch(&valid) {
+            Ok(o) => o,
+            Err(e) => {
+                warn!(%peer, error = %e, "store failed for a sync batch");
+                return 0;
+            }
+        };
+        let mut stored = 0;
+        for (env, res) in valid.into_iter().zip(outcome) {
+            match res {
+                Inserted::New => {
+                    self.on_stored(env, "synced");
+                    stored += 1;
+                }
+                Inserted::Duplicate => *self.counters.entry("duplicate").or_default() += 1,
+            }
+        }
+        // Sliding: while batches keep arriving, a transfer is still under way and
+        // re-syncing now would only race it for the same messages.
+        if stored > 0 {
+            self.resync_at = Some(Instant::now() + RESYNC_DEBOUNCE);
+        }
+        stored
     }
 
     /// Adds the encoded size of a reconcile or fetch message to the overhead counter.

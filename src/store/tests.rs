@@ -134,3 +134,17 @@ fn an_expired_corrupt_record_is_swept_and_does_not_stall_the_sweep() {
     assert!(s.is_empty());
     assert_eq!(s.by_channel.len() + s.expiry.len(), 0);
 }
+
+#[test]
+fn batch_insert_stores_new_and_reports_duplicates() {
+    let (_d, s) = open();
+    let a = env("triage", 1000, 10_000, "a");
+    let b = env("triage", 1001, 10_000, "b");
+    s.insert(&a).unwrap();
+    let got = s.insert_batch(&[a.clone(), b.clone(), b.clone()]).unwrap();
+    assert_eq!(
+        got,
+        vec![Inserted::Duplicate, Inserted::New, Inserted::Duplicate]
+    );
+    assert_eq!(s.read_channel(&a.channel, 2000, 10).unwrap(), vec![a, b]);
+}
