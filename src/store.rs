@@ -179,6 +179,11 @@ impl Store {
         }
     }
 
+    /// The stored bytes of a message, undecoded (for relaying as they are).
+    pub fn get_raw(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.messages.get(id.0)?.map(|v| v.to_vec()))
+    }
+
     /// Unexpired messages of `channel`, oldest first: the newest `limit` of them.
     pub fn read_channel(
         &self,

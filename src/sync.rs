@@ -221,6 +221,7 @@ pub enum SyncRequest {
         /// Channel name.
         channel: String,
         /// Envelope wire bytes.
+        #[serde(with = "bytes_list")]
         envelopes: Vec<Vec<u8>>,
     },
 }
@@ -232,7 +233,7 @@ pub enum SyncResponse {
     Reconcile(Vec<RangeReply>),
     /// Envelopes, most urgent first then newest; may be fewer than asked (size cap,
     /// expired, unknown).
-    Envelopes(Vec<Vec<u8>>),
+    Envelopes(#[serde(with = "bytes_list")] Vec<Vec<u8>>),
     /// How many pushed envelopes were new and stored.
     Pushed {
         /// New messages stored.
@@ -245,6 +246,24 @@ pub enum SyncResponse {
         /// Stable reason code.
         code: String,
     },
+}
+
+/// A list of byte strings with the same encoding as `Vec<Vec<u8>>` (u64 count, then
+/// each as u64 length and raw bytes), (de)serialised as bytes rather than element by
+/// element: catch-up moves megabytes through this.
+mod bytes_list {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_bytes::{ByteBuf, Bytes};
+
+    pub(super) fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        let refs: Vec<&Bytes> = v.iter().map(|b| Bytes::new(b)).collect();
+        refs.serialize(s)
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        let bufs: Vec<ByteBuf> = Vec::deserialize(d)?;
+        Ok(bufs.into_iter().map(ByteBuf::into_vec).collect())
+    }
 }
 
 /// Items of `items` (sorted) inside `[lower, upper)`.

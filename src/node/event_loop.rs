@@ -551,7 +551,8 @@ impl EventLoop {
         validate(bytes, &self.limits, channel, now_ms())
     }
 
-    /// Validates a batch on every core (signature checks dominate catch-up), in order.
+    /// Validates a batch from one peer, in order: one batched signature check per
+    /// core (signature checks dominate catch-up), then channel and time.
     pub(super) fn validate_batch(
         &self,
         batch: &[Vec<u8>],
@@ -560,29 +561,32 @@ impl EventLoop {
         let now = now_ms();
         let limits = self.limits;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if threads < 2 || batch.len() < 64 {
-            return batch
-                .iter()
-                .map(|b| validate(b, &limits, Some(channel), now))
-                .collect();
-        }
-        let chunk = batch.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = batch
-                .chunks(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        part.iter()
-                            .map(|b| validate(b, &limits, Some(channel), now))
-                            .collect::<Vec<_>>()
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_default())
-                .collect()
-        })
+        let decoded: Vec<Result<Envelope, EnvelopeError>> = if threads < 2 || batch.len() < 64 {
+            Envelope::decode_batch(batch, &limits)
+        } else {
+            let chunk = batch.len().div_ceil(threads);
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = batch
+                    .chunks(chunk)
+                    .map(|part| scope.spawn(move || Envelope::decode_batch(part, &limits)))
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| w.join().unwrap_or_default())
+                    .collect()
+            })
+        };
+        decoded
+            .into_iter()
+            .map(|res| {
+                let env = res?;
+                if &env.channel != channel {
+                    return Err(EnvelopeError::ChannelMismatch);
+                }
+                env.check_time(now)?;
+                Ok(env)
+            })
+            .collect()
     }
 
     /// Stores a validated envelope; on a new message counts it under `counter`,

@@ -66,6 +66,22 @@ fn rejects_bad_signature() {
 }
 
 #[test]
+fn batch_decode_refuses_exactly_the_bad_signatures() {
+    let good: Vec<Vec<u8>> = (0..5).map(|i| signed(&[i]).as_bytes().to_vec()).collect();
+    let all_ok = Envelope::decode_batch(&good, &Limits::default());
+    assert!(all_ok.iter().all(Result::is_ok));
+    let mut mixed = good.clone();
+    let n = mixed[2].len();
+    mixed[2][n - 10] ^= 1; // a signature byte
+    mixed[4] = vec![1, 2, 3];
+    let got = Envelope::decode_batch(&mixed, &Limits::default());
+    assert!(got[0].is_ok() && got[1].is_ok() && got[3].is_ok());
+    assert_eq!(got[2], Err(EnvelopeError::BadSignature));
+    assert!(matches!(got[4], Err(EnvelopeError::Truncated { .. })));
+    assert_eq!(got[3].as_ref().unwrap().as_bytes(), &good[3][..]);
+}
+
+#[test]
 fn rejects_unknown_version() {
     let mut bytes = signed(b"x").as_bytes().to_vec();
     bytes[0] = 2;
@@ -122,6 +138,18 @@ fn relaying_from_a_store_counts_a_hop_until_the_limit() {
         None,
         "a second relay would exhaust the limit"
     );
+}
+
+#[test]
+fn relay_raw_matches_relay_bytes() {
+    for hop_limit in [1u8, 2, 16] {
+        let mut d = draft(b"some body");
+        d.hop_limit = hop_limit;
+        let env = Envelope::sign(d, &key()).unwrap();
+        assert_eq!(relay_raw(env.as_bytes()), env.relay_bytes());
+    }
+    assert_eq!(relay_raw(&[1, 2, 3]), None);
+    assert_eq!(relay_raw(&[]), None);
 }
 
 #[test]
