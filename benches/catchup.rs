@@ -102,27 +102,26 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
     store_a.flush().await?;
 
     let shutdown = CancellationToken::new();
-    let (a, task_a) = Node::spawn(config(dir_a.path()), id_a, store_a, shutdown.clone()).await?;
-    let a_addr = a.listen_addrs()[0].clone();
-    let a_port = a_addr
+    // B (empty) starts first and its events are watched before anyone dials it; A
+    // then dials B through the counting proxy.
+    let id_b = Identity::load_or_create(dir_b.path())?;
+    let store_b = Store::open(&dir_b.path().join("store"))?;
+    let (b, task_b) = Node::spawn(config(dir_b.path()), id_b, store_b, shutdown.clone()).await?;
+    let b_port = b.listen_addrs()[0]
         .iter()
         .find_map(|p| match p {
             libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
             _ => None,
         })
         .ok_or_else(|| anyhow::anyhow!("no tcp port"))?;
-    let wire = Arc::new(AtomicU64::new(0));
-    let proxy = counting_proxy(([127, 0, 0, 1], a_port).into(), wire.clone()).await?;
-
-    let mut cfg_b = config(dir_b.path());
-    cfg_b.peers = vec![format!("/ip4/127.0.0.1/tcp/{proxy}").parse()?];
-    let id_b = Identity::load_or_create(dir_b.path())?;
-    let store_b = Store::open(&dir_b.path().join("store"))?;
-    // Subscribe to B's events before it dials, so the connect instant is seen.
-    let (b, task_b) = Node::spawn(cfg_b, id_b, store_b, shutdown.clone()).await?;
     // Watch B's events on a dedicated OS thread, so timestamps are taken when the
     // node emits them rather than when a busy runtime worker gets round to it.
     let mut events = b.events();
+    let wire = Arc::new(AtomicU64::new(0));
+    let proxy = counting_proxy(([127, 0, 0, 1], b_port).into(), wire.clone()).await?;
+    let mut cfg_a = config(dir_a.path());
+    cfg_a.peers = vec![format!("/ip4/127.0.0.1/tcp/{proxy}").parse()?];
+    let (_a, task_a) = Node::spawn(cfg_a, id_a, store_a, shutdown.clone()).await?;
     let watcher = std::thread::spawn(move || -> anyhow::Result<(Instant, Instant, Instant)> {
         let mut connected = None;
         let mut first = None;

@@ -213,8 +213,10 @@ pub enum SyncRequest {
         lower: Option<Bound>,
         /// Exclusive upper bound.
         upper: Bound,
-        /// Envelopes of this range already received.
+        /// Envelopes of this range already received (position in transfer order).
         skip: u32,
+        /// Envelopes at most in the reply (capped at [`MAX_FETCH_IDS`]).
+        max: u32,
     },
     /// Store these messages (each validated like gossip).
     Push {

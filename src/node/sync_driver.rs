@@ -14,7 +14,7 @@ use crate::sync::{
 };
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 use tracing::{debug, info, warn};
 
@@ -25,15 +25,36 @@ pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 /// different takes about 5 rounds per channel, then one request per batch.
 const MAX_REQUESTS: usize = 4096;
 
+/// Requests a session keeps in flight while paging a range or pushing: the peer
+/// prepares the next batch while we verify and store the last one.
+const PIPELINE_DEPTH: usize = 2;
+/// Envelopes in the first page of a range: small, so the most urgent messages
+/// arrive without waiting for a full batch.
+const FIRST_PAGE: u32 = 32;
+/// Envelopes in later pages (about 460 KB of 512-byte messages; the responder's
+/// byte cap cuts a page of larger ones short, and the rest is asked for again).
+const PAGE: u32 = 700;
+
+/// A range the peer holds and we hold nothing of, fetched in pages.
+struct RangeFetch {
+    lower: Option<Bound>,
+    upper: Bound,
+    /// Position (in the responder's transfer order) of the next new page.
+    next_skip: u32,
+    /// An empty page came back: no new pages are asked for.
+    exhausted: bool,
+    /// Parts of pages that came back short, to ask for again.
+    retry: VecDeque<(u32, u32)>,
+}
+
 /// Where one channel's sync stands.
 enum Phase {
     Reconciling(Box<Reconciler>),
     Fetching {
-        /// Whole ranges to fetch, with how many envelopes of each arrived so far.
-        ranges: VecDeque<(Option<Bound>, Bound, u32)>,
+        ranges: VecDeque<RangeFetch>,
         need: VecDeque<ItemInfo>,
         have: Vec<ItemInfo>,
-        in_flight: Vec<ItemInfo>,
+        asked: Vec<ItemInfo>,
     },
     Pushing {
         have: VecDeque<ItemInfo>,
@@ -42,11 +63,22 @@ enum Phase {
     },
 }
 
+/// What an in-flight request was for.
+#[derive(Clone, Copy)]
+enum Pending {
+    /// A page of the front range: `skip`, `max`.
+    Page(u32, u32),
+    /// A push batch (several may be in flight).
+    Push,
+    /// Anything else: the only request in flight.
+    Step,
+}
+
 /// An initiator session with one peer.
 pub(super) struct SyncSession {
-    /// The one request in flight; replies to anything else (an earlier session's
-    /// late answer) are ignored.
-    in_flight: Option<OutboundRequestId>,
+    /// Requests in flight; replies to anything else (an earlier session's late
+    /// answer) are ignored.
+    in_flight: HashMap<OutboundRequestId, Pending>,
     /// Requests sent so far; a session that needs more than [`MAX_REQUESTS`] is
     /// aborted (a faulty or hostile peer could otherwise keep it going forever).
     requests: usize,
@@ -68,7 +100,7 @@ impl EventLoop {
         self.sessions.insert(
             peer,
             SyncSession {
-                in_flight: None,
+                in_flight: HashMap::new(),
                 requests: 0,
                 channels: channels.into(),
                 current: None,
@@ -79,13 +111,24 @@ impl EventLoop {
         self.advance_sync(peer);
     }
 
-    /// Sends the session's next request, moving through phases and channels.
+    /// Sends the session's next requests, moving through phases and channels.
     fn advance_sync(&mut self, peer: PeerId) {
         loop {
             let Some(session) = self.sessions.get_mut(&peer) else {
                 return;
             };
+            let pipelined = session.in_flight.len();
+            let waiting_step = session
+                .in_flight
+                .values()
+                .any(|p| matches!(p, Pending::Step));
+            if waiting_step || pipelined >= PIPELINE_DEPTH {
+                return;
+            }
             let Some((channel, phase)) = session.current.as_mut() else {
+                if pipelined > 0 {
+                    return;
+                }
                 let Some(next) = session.channels.pop_front() else {
                     self.finish_sync(peer, None);
                     return;
@@ -107,40 +150,86 @@ impl EventLoop {
             };
             // Sync names the team's topic, not the bare channel, so teams never mix.
             let channel_name = crate::gossip::topic(&self.team, channel).to_string();
-            let request = match phase {
-                Phase::Reconciling(r) => match r.next_request() {
-                    Some(ranges) => SyncRequest::Reconcile {
-                        channel: channel_name,
-                        ranges,
-                    },
-                    None => {
-                        let mut need = std::mem::take(&mut r.need);
-                        let mut have = std::mem::take(&mut r.have);
-                        transfer_order(&mut need);
-                        transfer_order(&mut have);
-                        let ranges = r.need_ranges.drain(..).map(|(l, u)| (l, u, 0)).collect();
-                        *phase = Phase::Fetching {
-                            ranges,
-                            need: need.into(),
-                            have,
-                            in_flight: Vec::new(),
-                        };
-                        continue;
+            let (request, pending) = match phase {
+                Phase::Reconciling(r) => {
+                    if pipelined > 0 {
+                        return;
                     }
-                },
+                    match r.next_request() {
+                        Some(ranges) => (
+                            SyncRequest::Reconcile {
+                                channel: channel_name,
+                                ranges,
+                            },
+                            Pending::Step,
+                        ),
+                        None => {
+                            let mut need = std::mem::take(&mut r.need);
+                            let mut have = std::mem::take(&mut r.have);
+                            transfer_order(&mut need);
+                            transfer_order(&mut have);
+                            let ranges = r
+                                .need_ranges
+                                .drain(..)
+                                .map(|(lower, upper)| RangeFetch {
+                                    lower,
+                                    upper,
+                                    next_skip: 0,
+                                    exhausted: false,
+                                    retry: VecDeque::new(),
+                                })
+                                .collect();
+                            *phase = Phase::Fetching {
+                                ranges,
+                                need: need.into(),
+                                have,
+                                asked: Vec::new(),
+                            };
+                            continue;
+                        }
+                    }
+                }
                 Phase::Fetching {
                     ranges,
                     need,
                     have,
-                    in_flight,
+                    asked,
                 } => {
-                    if let Some((lower, upper, skip)) = ranges.front() {
-                        SyncRequest::FetchRange {
-                            channel: channel_name,
-                            lower: lower.clone(),
-                            upper: upper.clone(),
-                            skip: *skip,
+                    if let Some(range) = ranges.front_mut() {
+                        let page = match range.retry.pop_front() {
+                            Some(p) => Some(p),
+                            None if !range.exhausted => {
+                                let max = if range.next_skip == 0 {
+                                    FIRST_PAGE
+                                } else {
+                                    PAGE
+                                };
+                                let p = (range.next_skip, max);
+                                range.next_skip = range.next_skip.saturating_add(max);
+                                Some(p)
+                            }
+                            None => None,
+                        };
+                        match page {
+                            Some((skip, max)) => (
+                                SyncRequest::FetchRange {
+                                    channel: channel_name,
+                                    lower: range.lower.clone(),
+                                    upper: range.upper.clone(),
+                                    skip,
+                                    max,
+                                },
+                                Pending::Page(skip, max),
+                            ),
+                            // Exhausted: move on once its last pages are answered.
+                            None if pipelined == 0 => {
+                                ranges.pop_front();
+                                continue;
+                            }
+                            None => return,
                         }
+                    } else if pipelined > 0 {
+                        return;
                     } else if need.is_empty() {
                         *phase = Phase::Pushing {
                             have: std::mem::take(have).into(),
@@ -149,11 +238,14 @@ impl EventLoop {
                         continue;
                     } else {
                         let n = need.len().min(MAX_FETCH_IDS);
-                        *in_flight = need.drain(..n).collect();
-                        SyncRequest::Fetch {
-                            channel: channel_name,
-                            ids: in_flight.iter().map(|i| i.id).collect(),
-                        }
+                        *asked = need.drain(..n).collect();
+                        (
+                            SyncRequest::Fetch {
+                                channel: channel_name,
+                                ids: asked.iter().map(|i| i.id).collect(),
+                            },
+                            Pending::Step,
+                        )
                     }
                 }
                 Phase::Pushing { have, batches } => {
@@ -165,13 +257,15 @@ impl EventLoop {
                     *batches += 1;
                     let mut envelopes = Vec::new();
                     let mut bytes = 0;
-                    let now = now_ms();
                     while let Some(item) = have.front() {
-                        let relay = match self.store.get(&MessageId(item.id)) {
-                            Ok(Some(env)) if !env.is_expired(now) => env.relay_bytes(),
-                            _ => None,
-                        };
-                        if let Some(b) = relay {
+                        // Listed by the index as unexpired moments ago: relay as stored.
+                        if let Some(b) = self
+                            .store
+                            .get_raw(&MessageId(item.id))
+                            .ok()
+                            .flatten()
+                            .and_then(|raw| relay_raw(&raw))
+                        {
                             if bytes + b.len() > cap && !envelopes.is_empty() {
                                 break;
                             }
@@ -181,27 +275,34 @@ impl EventLoop {
                         have.pop_front();
                     }
                     if envelopes.is_empty() {
-                        session.current = None;
-                        continue;
+                        if pipelined == 0 {
+                            session.current = None;
+                            continue;
+                        }
+                        return;
                     }
                     *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
-                    SyncRequest::Push {
-                        channel: channel_name,
-                        envelopes,
-                    }
+                    (
+                        SyncRequest::Push {
+                            channel: channel_name,
+                            envelopes,
+                        },
+                        Pending::Push,
+                    )
                 }
             };
             self.count_overhead(&request);
+            debug!(%peer, request = request_name(&request), "sync request");
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
             let Some(session) = self.sessions.get_mut(&peer) else {
                 return;
             };
-            session.in_flight = Some(id);
+            session.in_flight.insert(id, pending);
             session.requests += 1;
             if session.requests > MAX_REQUESTS {
                 self.finish_sync(peer, Some(format!("more than {MAX_REQUESTS} requests")));
+                return;
             }
-            return;
         }
     }
 
@@ -245,8 +346,8 @@ impl EventLoop {
                     },
                 ..
             } => {
-                if self.take_in_flight(peer, request_id) {
-                    self.on_sync_response(peer, response);
+                if let Some(pending) = self.take_in_flight(peer, request_id) {
+                    self.on_sync_response(peer, pending, response);
                 }
             }
             request_response::Event::OutboundFailure {
@@ -255,7 +356,7 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                if self.take_in_flight(peer, request_id) {
+                if self.take_in_flight(peer, request_id).is_some() {
                     self.finish_sync(peer, Some(error.to_string()));
                 }
             }
@@ -266,18 +367,12 @@ impl EventLoop {
         }
     }
 
-    /// Whether `id` is the request the current session with `peer` waits for.
-    fn take_in_flight(&mut self, peer: PeerId, id: OutboundRequestId) -> bool {
-        match self.sessions.get_mut(&peer) {
-            Some(s) if s.in_flight == Some(id) => {
-                s.in_flight = None;
-                true
-            }
-            _ => false,
-        }
+    /// What `id` was for, if the current session with `peer` waits for it.
+    fn take_in_flight(&mut self, peer: PeerId, id: OutboundRequestId) -> Option<Pending> {
+        self.sessions.get_mut(&peer)?.in_flight.remove(&id)
     }
 
-    fn on_sync_response(&mut self, peer: PeerId, response: SyncResponse) {
+    fn on_sync_response(&mut self, peer: PeerId, pending: Pending, response: SyncResponse) {
         self.count_overhead(&response);
         let Some((channel, phase)) = self
             .sessions
@@ -287,34 +382,39 @@ impl EventLoop {
             return;
         };
         let channel = channel.clone();
-        match (phase, response) {
-            (Phase::Reconciling(r), SyncResponse::Reconcile(replies)) => {
+        match (phase, pending, response) {
+            (Phase::Reconciling(r), _, SyncResponse::Reconcile(replies)) => {
                 if let Err(e) = r.on_replies(replies) {
                     self.finish_sync(peer, Some(e.to_string()));
                     return;
                 }
             }
             (
-                Phase::Fetching {
-                    ranges, in_flight, ..
-                },
+                Phase::Fetching { ranges, .. },
+                Pending::Page(skip, max),
                 SyncResponse::Envelopes(list),
-            ) if !ranges.is_empty() => {
-                // A range page: move on when the peer has nothing more in it.
-                match ranges.front_mut() {
-                    Some(front) if !list.is_empty() => front.2 += list.len() as u32,
-                    _ => {
-                        ranges.pop_front();
+            ) => {
+                if list.len() > max as usize {
+                    self.finish_sync(peer, Some("page larger than asked".into()));
+                    return;
+                }
+                // An empty page means the range is done; a short one (byte cap) is
+                // asked for again from where it stopped.
+                if let Some(range) = ranges.front_mut() {
+                    let got = list.len() as u32;
+                    if got == 0 {
+                        range.exhausted = true;
+                    } else if got < max {
+                        range.retry.push_back((skip + got, max - got));
                     }
                 }
-                debug_assert!(in_flight.is_empty());
                 let stored = self.accept_batch(peer, &list, &channel);
                 if let Some(session) = self.sessions.get_mut(&peer) {
                     session.stored += stored;
                 }
             }
-            (Phase::Fetching { in_flight, .. }, SyncResponse::Envelopes(list)) => {
-                let asked = std::mem::take(in_flight);
+            (Phase::Fetching { asked, .. }, Pending::Step, SyncResponse::Envelopes(list)) => {
+                let asked = std::mem::take(asked);
                 // Every returned id counts as answered, valid or not, so a peer that
                 // keeps sending bad bytes cannot keep us asking forever.
                 let returned: HashSet<[u8; 32]> = list.iter().map(|b| id_of_bytes(b).0).collect();
@@ -337,13 +437,13 @@ impl EventLoop {
                     }
                 }
             }
-            (Phase::Pushing { .. }, SyncResponse::Pushed { .. }) => {}
-            (_, SyncResponse::NotFollowed) => {
+            (Phase::Pushing { .. }, Pending::Push, SyncResponse::Pushed { .. }) => {}
+            (_, _, SyncResponse::NotFollowed) => {
                 if let Some(s) = self.sessions.get_mut(&peer) {
                     s.current = None;
                 }
             }
-            (_, other) => {
+            (_, _, other) => {
                 self.finish_sync(
                     peer,
                     Some(format!("unexpected reply {}", reply_name(&other))),
@@ -363,6 +463,7 @@ impl EventLoop {
         reply: ResponseChannel<SyncResponse>,
     ) {
         self.count_overhead(&request);
+        debug!(%peer, request = request_name(&request), "sync request received");
         let response = self.sync_response(peer, request);
         self.count_overhead(&response);
         // Fails only if the peer went away; nothing to do then.
@@ -430,7 +531,11 @@ impl EventLoop {
                 ))
             }
             SyncRequest::FetchRange {
-                lower, upper, skip, ..
+                lower,
+                upper,
+                skip,
+                max,
+                ..
             } => {
                 let mine: Vec<ItemInfo> = match self.store.index_entries(&channel, now) {
                     Ok(v) => v.into_iter().map(ItemInfo::from).collect(),
@@ -439,16 +544,16 @@ impl EventLoop {
                 let mut wanted =
                     sync::slice(&mine, ItemInfo::item, lower.as_ref(), &upper).to_vec();
                 transfer_order(&mut wanted);
-                let cap = if skip == 0 {
-                    FIRST_BATCH_BYTES
-                } else {
-                    MAX_BATCH_BYTES
-                };
+                let cap = MAX_BATCH_BYTES;
                 // The index already says these are unexpired and in this channel, so
                 // the stored bytes are sent as they are (hop counter bumped), undecoded.
                 let mut out = Vec::new();
                 let mut bytes = 0;
+                let max = (max as usize).min(MAX_FETCH_IDS);
                 for item in wanted.into_iter().skip(skip as usize) {
+                    if out.len() >= max {
+                        break;
+                    }
                     let Ok(Some(raw)) = self.store.get_raw(&MessageId(item.id)) else {
                         continue;
                     };
@@ -560,6 +665,15 @@ impl SyncMessage for SyncRequest {
 impl SyncMessage for SyncResponse {
     fn is_overhead(&self) -> bool {
         !matches!(self, SyncResponse::Envelopes(_))
+    }
+}
+
+fn request_name(r: &SyncRequest) -> &'static str {
+    match r {
+        SyncRequest::Reconcile { .. } => "reconcile",
+        SyncRequest::Fetch { .. } => "fetch",
+        SyncRequest::FetchRange { .. } => "fetch_range",
+        SyncRequest::Push { .. } => "push",
     }
 }
 
