@@ -41,23 +41,39 @@ fn config(dir: &std::path::Path) -> NodeConfig {
     c
 }
 
-/// Forwards TCP connections to `target`, counting bytes both ways as they pass.
+/// Forwards TCP connections to `target`, counting bytes both ways as they pass. It
+/// runs on its own thread and runtime, so the nodes' CPU-heavy moments never delay it.
 async fn counting_proxy(
     target: std::net::SocketAddr,
     counter: Arc<AtomicU64>,
 ) -> anyhow::Result<u16> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((inbound, _)) = listener.accept().await {
-            let Ok(outbound) = TcpStream::connect(target).await else {
-                continue;
+    let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    std_listener.set_nonblocking(true)?;
+    let port = std_listener.local_addr()?.port();
+    std::thread::spawn(move || {
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        rt.block_on(async move {
+            let Ok(listener) = TcpListener::from_std(std_listener) else {
+                return;
             };
-            let (ri, wi) = inbound.into_split();
-            let (ro, wo) = outbound.into_split();
-            tokio::spawn(pump(ri, wo, counter.clone()));
-            tokio::spawn(pump(ro, wi, counter.clone()));
-        }
+            while let Ok((inbound, _)) = listener.accept().await {
+                let Ok(outbound) = TcpStream::connect(target).await else {
+                    continue;
+                };
+                // As the nodes do: no Nagle delay on either leg of the proxy.
+                let _ = inbound.set_nodelay(true);
+                let _ = outbound.set_nodelay(true);
+                let (ri, wi) = inbound.into_split();
+                let (ro, wo) = outbound.into_split();
+                tokio::spawn(pump(ri, wo, counter.clone()));
+                tokio::spawn(pump(ro, wi, counter.clone()));
+            }
+        });
     });
     Ok(port)
 }
@@ -120,7 +136,12 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
     let wire = Arc::new(AtomicU64::new(0));
     let proxy = counting_proxy(([127, 0, 0, 1], b_port).into(), wire.clone()).await?;
     let mut cfg_a = config(dir_a.path());
-    cfg_a.peers = vec![format!("/ip4/127.0.0.1/tcp/{proxy}").parse()?];
+    let dial_port = if std::env::var_os("FM_BENCH_DIRECT").is_some() {
+        b_port
+    } else {
+        proxy
+    };
+    cfg_a.peers = vec![format!("/ip4/127.0.0.1/tcp/{dial_port}").parse()?];
     let (_a, task_a) = Node::spawn(cfg_a, id_a, store_a, shutdown.clone()).await?;
     let watcher = std::thread::spawn(move || -> anyhow::Result<(Instant, Instant, Instant)> {
         let mut connected = None;

@@ -27,7 +27,7 @@ const MAX_REQUESTS: usize = 4096;
 
 /// Requests a session keeps in flight while paging a range or pushing: the peer
 /// prepares the next batch while we verify and store the last one.
-const PIPELINE_DEPTH: usize = 2;
+const PIPELINE_DEPTH: usize = 3;
 /// Envelopes in the first page of a range: small, so the most urgent messages
 /// arrive without waiting for a full batch.
 const FIRST_PAGE: u32 = 32;
