@@ -74,3 +74,54 @@ async fn restarted_node_keeps_its_unexpired_history() {
     c.wait_message("triage", &id2).await;
     drop(dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_talk_over_quic() {
+    let quic = Opts {
+        listen: vec!["/ip4/127.0.0.1/udp/0/quic-v1".into()],
+        ..Opts::default()
+    };
+    let a = Daemon::spawn(quic.clone()).await;
+    assert!(a.listen[0].contains("quic-v1"), "{:?}", a.listen);
+    let b = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..quic
+    })
+    .await;
+    b.wait_subscribed(&a, "triage").await;
+    a.wait_subscribed(&b, "triage").await;
+    let peers = b.peers().await;
+    assert_eq!(peers[0].transports, vec!["quic".to_owned()]);
+    let id = a
+        .send("triage", "over quic", Duration::from_secs(60), "p2")
+        .await;
+    b.wait_message("triage", &id).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_peer_is_redialled_after_it_restarts() {
+    let mut b = Daemon::spawn(Opts::default()).await;
+    let a = Daemon::spawn(Opts {
+        peers: vec![b.addr()],
+        ..Opts::default()
+    })
+    .await;
+    a.wait_subscribed(&b, "triage").await;
+    let b_listen = b.listen[0].clone();
+    let b_dir = b.take_dir();
+    let (data, _) = b.stop().await;
+    wait_for(TEN_SECS, "A to notice B is gone", || async {
+        a.peers().await.is_empty().then_some(())
+    })
+    .await;
+    // B comes back on the same address; A redials it on its own (backoff from 0.5 s).
+    let b = Daemon::spawn(Opts {
+        data: Some(data),
+        listen: vec![b_listen],
+        ..Opts::default()
+    })
+    .await;
+    a.wait_subscribed(&b, "triage").await;
+    assert!(a.log().contains("peer connected"));
+    drop(b_dir);
+}
