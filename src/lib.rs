@@ -4,6 +4,9 @@
 //! Dependencies point one way, top to bottom:
 //! - [`wire`]: the single bincode configuration for every byte format.
 //! - [`identity`]: the node's ed25519 key (mode 0600) and peer id.
+//! - [`crypto`]: at-rest vault (argon2id + AES-256-GCM) and end-to-end DMs (Noise X); pure.
+//! - [`team`]: team keys, channel body encryption, signed roster, key rotation, invites
+//!   and join certificates; pure.
 //! - [`gossip`]: the signed envelope, TTL and hop rules, triage priority, topics.
 //! - [`store`]: sled trees for messages, channel and expiry indexes; the TTL sweeper.
 //! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC; mDNS-SD announce + browse.
@@ -15,11 +18,13 @@
 
 pub mod api;
 pub mod config;
+pub mod crypto;
 pub mod discovery;
 pub mod gossip;
 pub mod identity;
 pub mod node;
 pub mod store;
 pub mod sync;
+pub mod team;
 pub mod transport;
 pub mod wire;
