@@ -9,7 +9,7 @@
 use fieldmesh::config::NodeConfig;
 use fieldmesh::gossip::envelope::{ChannelName, Draft, Envelope, DEFAULT_HOP_LIMIT};
 use fieldmesh::gossip::priority::Priority;
-use fieldmesh::identity::Identity;
+use fieldmesh::identity::{Identity, Passphrase};
 use fieldmesh::node::{Node, NodeEvent};
 use fieldmesh::store::{now_ms, Store};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -97,8 +97,9 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
     let dir_a = tempfile::tempdir()?;
     let dir_b = tempfile::tempdir()?;
     // Fill A's store directly (setup, not measured): signed envelopes, varied priority.
-    let id_a = Identity::load_or_create(dir_a.path())?;
-    let store_a = Store::open(&dir_a.path().join("store"))?;
+    let a = Identity::unlock_or_create(dir_a.path(), &Passphrase::Drill)?;
+    let id_a = a.identity;
+    let store_a = Store::open(&dir_a.path().join("store"), a.data_key)?;
     let channel = ChannelName::new("triage")?;
     let now = now_ms();
     for i in 0..n {
@@ -120,8 +121,9 @@ async fn one_run(n: usize) -> anyhow::Result<Run> {
     let shutdown = CancellationToken::new();
     // B (empty) starts first and its events are watched before anyone dials it; A
     // then dials B through the counting proxy.
-    let id_b = Identity::load_or_create(dir_b.path())?;
-    let store_b = Store::open(&dir_b.path().join("store"))?;
+    let b = Identity::unlock_or_create(dir_b.path(), &Passphrase::Drill)?;
+    let id_b = b.identity;
+    let store_b = Store::open(&dir_b.path().join("store"), b.data_key)?;
     let (b, task_b) = Node::spawn(config(dir_b.path()), id_b, store_b, shutdown.clone()).await?;
     let b_port = b.listen_addrs()[0]
         .iter()

@@ -53,7 +53,8 @@ fn store(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let s = Store::open(dir.path()).expect("open");
+                let s = Store::open(dir.path(), fieldmesh::crypto::at_rest::Key::random())
+                    .expect("open");
                 (dir, s)
             },
             |(_dir, s)| {
@@ -69,7 +70,8 @@ fn store(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().expect("tempdir");
-                let s = Store::open(dir.path()).expect("open");
+                let s = Store::open(dir.path(), fieldmesh::crypto::at_rest::Key::random())
+                    .expect("open");
                 (dir, s)
             },
             |(_dir, s)| s.insert_batch(&envs[..800]).expect("insert"),
@@ -77,7 +79,7 @@ fn store(c: &mut Criterion) {
         )
     });
     let dir = tempfile::tempdir().expect("tempdir");
-    let s = Store::open(dir.path()).expect("open");
+    let s = Store::open(dir.path(), fieldmesh::crypto::at_rest::Key::random()).expect("open");
     for e in &envs {
         s.insert(e).expect("insert");
     }

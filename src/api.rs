@@ -47,6 +47,14 @@ pub enum Op {
     },
     /// Connected peers.
     Peers,
+    /// Forget the data key: nothing readable until `unlock`.
+    Lock,
+    /// Restore the data key from the vault.
+    Unlock {
+        /// The passphrase (empty for a drill-mode vault). Sent only over the 0600
+        /// local socket; never logged.
+        passphrase: String,
+    },
     /// Node status.
     Status,
 }

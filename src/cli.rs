@@ -9,7 +9,7 @@ use fieldmesh::config::{self, NodeConfig};
 use fieldmesh::gossip::envelope::ChannelName;
 use fieldmesh::gossip::priority::Priority;
 use fieldmesh::gossip::TeamTag;
-use fieldmesh::identity::Identity;
+use fieldmesh::identity::{Identity, Passphrase};
 use fieldmesh::node::{Node, PeerView, StatusView};
 use fieldmesh::store::Store;
 use libp2p::Multiaddr;
@@ -18,6 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+use zeroize::Zeroizing;
 
 /// fieldmesh: offline mesh messenger for disaster sites.
 #[derive(Parser, Debug)]
@@ -67,6 +68,36 @@ enum Cmd {
     Status,
     /// Print this node's peer id (works without a running node).
     Id,
+    /// Lock the running node: it keeps relaying but shows and sends nothing.
+    Lock,
+    /// Unlock the running node with its passphrase.
+    Unlock(PassphraseArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct PassphraseArgs {
+    /// File whose first line is the passphrase (or set FIELDMESH_PASSPHRASE). With
+    /// neither, the node runs in drill mode: encrypted at rest, but not protected.
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+impl PassphraseArgs {
+    /// The passphrase, or drill mode when none is given.
+    fn resolve(&self) -> anyhow::Result<Passphrase> {
+        let text = match &self.passphrase_file {
+            Some(f) => {
+                let raw = std::fs::read_to_string(f)
+                    .with_context(|| format!("cannot read passphrase file {}", f.display()))?;
+                Some(raw.lines().next().unwrap_or_default().to_owned())
+            }
+            None => std::env::var("FIELDMESH_PASSPHRASE").ok(),
+        };
+        Ok(match text {
+            Some(p) if !p.is_empty() => Passphrase::Given(Zeroizing::new(p.into_bytes())),
+            _ => Passphrase::Drill,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -92,6 +123,8 @@ struct UpArgs {
     /// Largest message body in bytes accepted or sent.
     #[arg(long, default_value_t = fieldmesh::gossip::envelope::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    #[command(flatten)]
+    passphrase: PassphraseArgs,
 }
 
 /// Runs the parsed command.
@@ -103,15 +136,38 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up(&data, args, cli.json).await,
         Cmd::Id => {
-            let id = Identity::load(&data)
-                .with_context(|| format!("no identity in {}", data.display()))?;
+            let id = Identity::peer_id_of(&data)?;
             if cli.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "peer_id": id.peer_id().to_string() })
-                );
+                println!("{}", serde_json::json!({ "peer_id": id.to_string() }));
             } else {
-                println!("{}", id.peer_id());
+                println!("{id}");
+            }
+            Ok(())
+        }
+        Cmd::Lock => {
+            let res = connect(&data).await?.request(Op::Lock).await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                println!("locked");
+            }
+            Ok(())
+        }
+        Cmd::Unlock(args) => {
+            let passphrase = match args.resolve()? {
+                Passphrase::Given(p) => {
+                    String::from_utf8(p.to_vec()).context("passphrase is not UTF-8")?
+                }
+                Passphrase::Drill => String::new(),
+            };
+            let res = connect(&data)
+                .await?
+                .request(Op::Unlock { passphrase })
+                .await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                println!("unlocked");
             }
             Ok(())
         }
@@ -281,13 +337,19 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     if Client::connect(data, &socket).await.is_ok() {
         bail!("a node is already running for data dir {}", data.display());
     }
-    let identity = Identity::load_or_create(data)?;
-    let store = Store::open(&data.join(config::STORE_DIR)).with_context(|| {
-        format!(
-            "cannot open the store in {} (is another node using it?)",
-            data.display()
-        )
-    })?;
+    let passphrase = args.passphrase.resolve()?;
+    if matches!(passphrase, Passphrase::Drill) {
+        tracing::warn!("no passphrase: drill mode, data at rest is encrypted but not protected");
+    }
+    let unlocked = Identity::unlock_or_create(data, &passphrase)?;
+    let identity = unlocked.identity;
+    let store =
+        Store::open(&data.join(config::STORE_DIR), unlocked.data_key).with_context(|| {
+            format!(
+                "cannot open the store in {} (is another node using it?)",
+                data.display()
+            )
+        })?;
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control =

@@ -14,7 +14,7 @@ use crate::gossip::envelope::{
     ChannelName, Draft, Envelope, EnvelopeError, Limits, DEFAULT_HOP_LIMIT, MAX_TTL,
 };
 use crate::gossip::priority::Priority;
-use crate::identity::Identity;
+use crate::identity::{Identity, Passphrase};
 use crate::store::{now_ms, Inserted, Store, StoreError};
 use command::Command;
 use libp2p::Multiaddr;
@@ -89,6 +89,21 @@ pub enum PublishError {
     NodeStopped,
 }
 
+/// Why `unlock` failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnlockError {
+    /// Wrong passphrase, damaged or missing vault.
+    #[error(transparent)]
+    Identity(#[from] crate::identity::IdentityError),
+    /// The vault now holds another identity than the running node's.
+    #[error("the vault holds another identity than this node's")]
+    OtherIdentity,
+    /// The node is shutting down.
+    #[error("node stopped")]
+    NodeStopped,
+}
+
 /// What a successful publish reports.
 #[derive(Debug, Clone)]
 pub struct Published {
@@ -139,6 +154,7 @@ impl Node {
         )
         .await?;
         let handle = NodeHandle {
+            data_dir: config.data_dir.clone(),
             cmd_tx,
             events_tx,
             store,
@@ -155,6 +171,7 @@ impl Node {
 /// Clone handle to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
+    data_dir: std::path::PathBuf,
     cmd_tx: mpsc::Sender<Command>,
     events_tx: broadcast::Sender<NodeEvent>,
     store: Store,
@@ -198,6 +215,35 @@ impl NodeHandle {
         .await?;
         let sent_to = rx.await.map_err(|_| PublishError::NodeStopped)?;
         Ok(Published { envelope, sent_to })
+    }
+
+    /// Forgets the store's data key: nothing can be read or sent until
+    /// [`NodeHandle::unlock`]; the node keeps relaying validated messages.
+    pub fn lock(&self) {
+        self.store.lock();
+    }
+
+    /// Opens the vault with `passphrase` and restores the data key. Key derivation
+    /// runs off the async threads (argon2id takes a noticeable fraction of a second).
+    pub async fn unlock(&self, passphrase: Passphrase) -> Result<(), UnlockError> {
+        let dir = self.data_dir.clone();
+        let unlocked = tokio::task::spawn_blocking(move || Identity::unlock(&dir, &passphrase))
+            .await
+            .map_err(|_| UnlockError::NodeStopped)??;
+        if unlocked.identity.peer_id() != self.identity.peer_id() {
+            return Err(UnlockError::OtherIdentity);
+        }
+        self.store.unlock(unlocked.data_key);
+        // Catch up on what arrived while locked (relayed, not stored).
+        self.send(Command::SyncAll)
+            .await
+            .map_err(|_| UnlockError::NodeStopped)?;
+        Ok(())
+    }
+
+    /// Whether the node is locked.
+    pub fn is_locked(&self) -> bool {
+        self.store.is_locked()
     }
 
     /// Unexpired messages of a channel, oldest first.

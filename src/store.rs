@@ -1,15 +1,19 @@
 //! The local message store over `sled` 0.34: messages by id, a per-channel time
 //! index, an expiry index and the set of subscribed channels. Knows nothing of the
-//! network. On-disk layout: `proto/store.md`.
+//! network. Every message record is sealed with the data key (AES-256-GCM, the
+//! message id as associated data); the indexes hold ids, times, channel names and
+//! priorities in clear. On-disk layout: `proto/store.md`.
 
 mod sweep;
 
 pub use sweep::{now_ms, Sweeper};
 
+use crate::crypto::at_rest::{open, seal, Key};
 use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::path::Path;
+use std::sync::{Arc, RwLock};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +22,9 @@ pub enum StoreError {
     /// sled reported an I/O or corruption error.
     #[error("store i/o")]
     Sled(#[from] sled::Error),
+    /// The store is locked (`fieldmesh lock`): records cannot be read or written.
+    #[error("store is locked")]
+    Locked,
     /// A stored record failed to decode: the entry is skipped, never deleted.
     #[error("stored record {key} does not decode")]
     Corrupt {
@@ -62,6 +69,8 @@ pub enum Inserted {
 /// single-range operations; no lock is held across an await.
 #[derive(Clone)]
 pub struct Store {
+    /// The data key while unlocked; `None` while locked.
+    key: Arc<RwLock<Option<Key>>>,
     db: sled::Db,
     messages: sled::Tree,
     by_channel: sled::Tree,
@@ -98,13 +107,15 @@ fn expiry_key(expires_at_ms: u64, id: &MessageId) -> [u8; 40] {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`. Fails if another process holds it.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+    /// Opens (or creates) the store in `dir`, unlocked with `key`. Fails if another
+    /// process holds it.
+    pub fn open(dir: &Path, key: Key) -> Result<Store, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(Some(200))
             .open()?;
         Ok(Store {
+            key: Arc::new(RwLock::new(Some(key))),
             messages: db.open_tree("messages")?,
             by_channel: db.open_tree("by_channel")?,
             expiry: db.open_tree("expiry")?,
@@ -113,8 +124,33 @@ impl Store {
         })
     }
 
+    /// Forgets the data key: records can no longer be read or written.
+    pub fn lock(&self) {
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// Sets the data key again.
+    pub fn unlock(&self, key: Key) {
+        *self.key.write().unwrap_or_else(|p| p.into_inner()) = Some(key);
+    }
+
+    /// Whether the store is locked.
+    pub fn is_locked(&self) -> bool {
+        self.key.read().unwrap_or_else(|p| p.into_inner()).is_none()
+    }
+
+    fn data_key(&self) -> Result<Key, StoreError> {
+        self.key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .ok_or(StoreError::Locked)
+    }
+
     /// Stores a validated envelope and its index entries atomically.
     pub fn insert(&self, env: &Envelope) -> Result<Inserted, StoreError> {
+        let key = self.data_key()?;
+        let sealed = seal(&key, &env.id.0, env.as_bytes());
         let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
         let ek = expiry_key(env.expires_at_ms(), &env.id);
         let cv = channel_value(env.expires_at_ms(), env.priority.to_wire());
@@ -124,7 +160,7 @@ impl Store {
                 if messages.get(env.id.0)?.is_some() {
                     return Ok(Inserted::Duplicate);
                 }
-                messages.insert(&env.id.0, env.as_bytes())?;
+                messages.insert(&env.id.0, sealed.as_slice())?;
                 by_channel.insert(ck.as_slice(), &cv[..])?;
                 expiry.insert(&ek[..], channel)?;
                 Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
@@ -136,10 +172,12 @@ impl Store {
     /// Stores many validated envelopes in one transaction (sync batches); returns,
     /// per envelope, whether it was new.
     pub fn insert_batch(&self, envs: &[Envelope]) -> Result<Vec<Inserted>, StoreError> {
+        let key = self.data_key()?;
         let keys: Vec<_> = envs
             .iter()
             .map(|env| {
                 (
+                    seal(&key, &env.id.0, env.as_bytes()),
                     channel_key(&env.channel, env.created_at_ms, &env.id),
                     expiry_key(env.expires_at_ms(), &env.id),
                     channel_value(env.expires_at_ms(), env.priority.to_wire()),
@@ -149,12 +187,12 @@ impl Store {
         let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
             |(messages, by_channel, expiry)| {
                 let mut out = Vec::with_capacity(envs.len());
-                for (env, (ck, ek, cv)) in envs.iter().zip(&keys) {
+                for (env, (sealed, ck, ek, cv)) in envs.iter().zip(&keys) {
                     if messages.get(env.id.0)?.is_some() {
                         out.push(Inserted::Duplicate);
                         continue;
                     }
-                    messages.insert(&env.id.0, env.as_bytes())?;
+                    messages.insert(&env.id.0, sealed.as_slice())?;
                     by_channel.insert(ck.as_slice(), &cv[..])?;
                     expiry.insert(&ek[..], env.channel.as_str().as_bytes())?;
                     out.push(Inserted::New);
@@ -173,7 +211,7 @@ impl Store {
 
     /// The stored envelope with this id, if any (expired or not).
     pub fn get(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
-        match self.messages.get(id.0)? {
+        match self.get_raw(id)? {
             None => Ok(None),
             Some(bytes) => decode_stored(id, &bytes).map(Some),
         }
@@ -181,7 +219,13 @@ impl Store {
 
     /// The stored bytes of a message, undecoded (for relaying as they are).
     pub fn get_raw(&self, id: &MessageId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.messages.get(id.0)?.map(|v| v.to_vec()))
+        let Some(sealed) = self.messages.get(id.0)? else {
+            return Ok(None);
+        };
+        let key = self.data_key()?;
+        open(&key, &id.0, &sealed)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt { key: id.to_hex() })
     }
 
     /// Unexpired messages of `channel`, oldest first: the newest `limit` of them.
@@ -193,6 +237,9 @@ impl Store {
     ) -> Result<Vec<Envelope>, StoreError> {
         let mut prefix = channel.as_str().as_bytes().to_vec();
         prefix.push(0);
+        if self.is_locked() {
+            return Err(StoreError::Locked);
+        }
         // Walk newest first so a limit keeps the most recent messages, then flip.
         let mut out = Vec::new();
         for entry in self.by_channel.scan_prefix(&prefix).rev() {

@@ -5,8 +5,10 @@
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
 use crate::gossip::envelope::{ChannelName, MAX_TTL};
 use crate::gossip::priority::Priority;
-use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError};
+use crate::identity::{IdentityError, Passphrase};
+use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError, UnlockError};
 use crate::store::now_ms;
+use crate::store::StoreError;
 use futures::{SinkExt, StreamExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -258,7 +260,10 @@ async fn handle(
                     priority: priority.unwrap_or(Priority::P3),
                 })
                 .await
-                .map_err(|e| ApiError::new(publish_code(&e), e))?;
+                .map_err(|e| match e {
+                    PublishError::Store(se) => store_error(se),
+                    e => ApiError::new(publish_code(&e), e),
+                })?;
             let view = MessageView::new(&published.envelope, now_ms());
             json(Ok(
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
@@ -269,11 +274,27 @@ async fn handle(
                 ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
             let limit = limit.unwrap_or(MAX_READ).min(MAX_READ);
             let now = now_ms();
-            let msgs = node
-                .read(&channel, limit)
-                .map_err(|e| ApiError::new("store", e))?;
+            let msgs = node.read(&channel, limit).map_err(store_error)?;
             let views: Vec<MessageView> = msgs.iter().map(|m| MessageView::new(m, now)).collect();
             json(serde_json::to_value(views))
+        }
+        Op::Lock => {
+            node.lock();
+            json(Ok(serde_json::json!({"locked": true})))
+        }
+        Op::Unlock { passphrase } => {
+            let passphrase = if passphrase.is_empty() {
+                Passphrase::Drill
+            } else {
+                Passphrase::Given(zeroize::Zeroizing::new(passphrase.into_bytes()))
+            };
+            node.unlock(passphrase).await.map_err(|e| match e {
+                UnlockError::Identity(IdentityError::WrongPassphrase { .. }) => {
+                    ApiError::new("wrong_passphrase", e)
+                }
+                other => ApiError::new("unlock_failed", other),
+            })?;
+            json(Ok(serde_json::json!({"locked": false})))
         }
         Op::Peers => {
             let peers = node
@@ -293,8 +314,16 @@ async fn handle(
     }
 }
 
+fn store_error(e: StoreError) -> ApiError {
+    match e {
+        StoreError::Locked => ApiError::new("locked", "node is locked: run `fieldmesh unlock`"),
+        other => ApiError::new("store", other),
+    }
+}
+
 fn publish_code(e: &PublishError) -> &'static str {
     match e {
+        PublishError::Store(StoreError::Locked) => "locked",
         PublishError::BadChannel(_) => "bad_channel",
         PublishError::TooLarge { .. } => "too_large",
         PublishError::BadTtl { .. } => "bad_ttl",

@@ -29,6 +29,8 @@ pub(super) enum Command {
         /// The list.
         reply: oneshot::Sender<Vec<PeerView>>,
     },
+    /// Start catch-up with every connected peer now (after an unlock).
+    SyncAll,
     /// Report node status.
     Status {
         /// The status.

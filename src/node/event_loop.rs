@@ -11,7 +11,7 @@ use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNE
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
-use crate::store::{now_ms, Inserted, Store, Sweeper};
+use crate::store::{now_ms, Inserted, Store, StoreError, Sweeper};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
@@ -38,6 +38,16 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// A sync request unanswered for this long fails and ends the session.
 const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What [`EventLoop::store_new`] did with a message.
+pub(super) enum Stored {
+    New,
+    Duplicate,
+    /// The store is locked: not stored.
+    Locked,
+    /// The store failed (logged).
+    Failed,
+}
 
 /// A `--peer` address kept connected.
 struct StaticPeer {
@@ -308,6 +318,7 @@ impl EventLoop {
                 self.subscribe(channel);
                 let _ = reply.send(());
             }
+            Command::SyncAll => self.sync_all_peers(),
             Command::Peers { reply } => {
                 let _ = reply.send(self.peer_views());
             }
@@ -347,6 +358,10 @@ impl EventLoop {
     }
 
     fn sync_all_peers(&mut self) {
+        // A locked node cannot store what it would fetch; it catches up after unlock.
+        if self.store.is_locked() {
+            return;
+        }
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
             self.start_sync(peer);
@@ -453,7 +468,7 @@ impl EventLoop {
                     let _ = self.events_tx.send(NodeEvent::PeerConnected(peer_id));
                     // One side starts catch-up at once (the lower peer id, so the two do
                     // not transfer the same backlog twice); the other follows on its timer.
-                    if *self.swarm.local_peer_id() < peer_id {
+                    if *self.swarm.local_peer_id() < peer_id && !self.store.is_locked() {
                         self.start_sync(peer_id);
                     }
                 }
@@ -519,9 +534,15 @@ impl EventLoop {
         let channel = gossip::channel_of_topic(&self.team, &message.topic);
         let acceptance = match self.validate_bytes(&message.data, channel.as_ref()) {
             Ok(env) => match self.store_new(env, "delivered") {
-                true => gossipsub::MessageAcceptance::Accept,
+                Stored::New => gossipsub::MessageAcceptance::Accept,
+                // Locked: still relay the (validated) message for the mesh, unstored;
+                // catch-up sync brings it back after unlock.
+                Stored::Locked => {
+                    self.bump("relayed_while_locked");
+                    gossipsub::MessageAcceptance::Accept
+                }
                 // Duplicate (already stored, e.g. via sync) or unstorable: don't forward.
-                false => gossipsub::MessageAcceptance::Ignore,
+                Stored::Duplicate | Stored::Failed => gossipsub::MessageAcceptance::Ignore,
             },
             Err(EnvelopeError::Expired { .. }) => {
                 // Expired is not the sender's fault (clocks, slow links): no penalty.
@@ -590,20 +611,21 @@ impl EventLoop {
     }
 
     /// Stores a validated envelope; on a new message counts it under `counter`,
-    /// arms the sweeper and broadcasts `Delivered`. Returns whether it was new.
-    pub(super) fn store_new(&mut self, env: Envelope, counter: &'static str) -> bool {
+    /// arms the sweeper and broadcasts `Delivered`.
+    pub(super) fn store_new(&mut self, env: Envelope, counter: &'static str) -> Stored {
         match self.store.insert(&env) {
             Ok(Inserted::New) => {
                 self.on_stored(env, counter);
-                true
+                Stored::New
             }
             Ok(Inserted::Duplicate) => {
                 self.bump("duplicate");
-                false
+                Stored::Duplicate
             }
+            Err(StoreError::Locked) => Stored::Locked,
             Err(e) => {
                 warn!(id = %env.id, error = %e, "store failed");
-                false
+                Stored::Failed
             }
         }
     }

@@ -493,6 +493,9 @@ impl EventLoop {
         if !self.channels.contains(&channel) {
             return SyncResponse::NotFollowed;
         }
+        if self.store.is_locked() {
+            return refused("locked");
+        }
         let now = now_ms();
         match request {
             SyncRequest::Reconcile { ranges, .. } => {

@@ -1,4 +1,5 @@
 use super::*;
+use crate::crypto::at_rest::Key;
 use crate::gossip::envelope::{Draft, DEFAULT_HOP_LIMIT};
 use crate::gossip::priority::Priority;
 use libp2p::identity::ed25519;
@@ -22,7 +23,7 @@ fn env(channel: &str, created_at_ms: u64, ttl_ms: u64, body: &str) -> Envelope {
 
 fn open() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
+    let store = Store::open(dir.path(), Key::from_bytes([9; 32])).unwrap();
     (dir, store)
 }
 
@@ -82,12 +83,12 @@ fn history_and_channels_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let e = env("triage", 1000, 60_000, "kept");
     {
-        let s = Store::open(dir.path()).unwrap();
+        let s = Store::open(dir.path(), Key::from_bytes([9; 32])).unwrap();
         s.insert(&e).unwrap();
         s.add_channel(&e.channel).unwrap();
         s.db.flush().unwrap();
     }
-    let s = Store::open(dir.path()).unwrap();
+    let s = Store::open(dir.path(), Key::from_bytes([9; 32])).unwrap();
     assert_eq!(s.get(&e.id).unwrap().unwrap(), e);
     assert_eq!(s.channels().unwrap(), vec![e.channel.clone()]);
 }
@@ -147,4 +148,31 @@ fn batch_insert_stores_new_and_reports_duplicates() {
         vec![Inserted::Duplicate, Inserted::New, Inserted::Duplicate]
     );
     assert_eq!(s.read_channel(&a.channel, 2000, 10).unwrap(), vec![a, b]);
+}
+
+#[test]
+fn records_are_sealed_and_a_locked_store_refuses_reads_and_writes() {
+    let (_d, s) = open();
+    let e = env("triage", 1000, 60_000, "MARKER-sealed-body");
+    s.insert(&e).unwrap();
+    let raw = s.messages.get(e.id.0).unwrap().unwrap();
+    assert!(
+        !raw.windows(6).any(|w| w == b"MARKER"),
+        "record must be sealed"
+    );
+    s.lock();
+    assert!(s.is_locked());
+    assert!(matches!(s.get(&e.id), Err(StoreError::Locked)));
+    assert!(matches!(
+        s.insert(&env("triage", 1, 1000, "x")),
+        Err(StoreError::Locked)
+    ));
+    // The index still answers (sync metadata), and unlocking restores reads.
+    assert_eq!(s.index_entries(&e.channel, 2000).unwrap().len(), 1);
+    s.unlock(Key::from_bytes([9; 32]));
+    assert_eq!(s.get(&e.id).unwrap().unwrap(), e);
+    // A wrong key reads nothing, and deletes nothing.
+    s.unlock(Key::from_bytes([8; 32]));
+    assert!(matches!(s.get(&e.id), Err(StoreError::Corrupt { .. })));
+    assert_eq!(s.len(), 1);
 }

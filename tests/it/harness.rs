@@ -53,6 +53,8 @@ pub struct Opts {
     pub data: Option<PathBuf>,
     /// `--team` (default: the drill team).
     pub team: Option<String>,
+    /// A passphrase, passed through a `--passphrase-file` (default: drill mode).
+    pub passphrase: Option<String>,
 }
 
 /// A running `fieldmesh up` child process; killed on drop.
@@ -102,6 +104,12 @@ impl Daemon {
         }
         if let Some(t) = &opts.team {
             args.extend(["--team".into(), t.clone()]);
+        }
+        if let Some(p) = &opts.passphrase {
+            let file = data.with_extension("pass");
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(&file, p).unwrap();
+            args.extend(["--passphrase-file".into(), file.display().to_string()]);
         }
         let mut cmd = match &opts.netns {
             Some(ns) => {

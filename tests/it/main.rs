@@ -14,6 +14,9 @@ mod bad_input;
 /// Catch-up sync: partition and heal, late joiner, kill -9 safety.
 mod sync;
 
+/// At rest: nothing readable on disk, wrong passphrase, lock and unlock.
+mod at_rest;
+
 /// CLI exit codes and one-line errors.
 mod cli_errors;
 
