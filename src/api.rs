@@ -33,7 +33,19 @@ pub enum Op {
         /// Triage priority; P3 when absent.
         priority: Option<Priority>,
     },
-    /// List unexpired messages of a channel, oldest first.
+    /// Send an end-to-end encrypted direct message.
+    Dm {
+        /// Recipient peer id.
+        peer: String,
+        /// UTF-8 text.
+        text: String,
+        /// Time to live in ms; the node default when absent.
+        ttl_ms: Option<u64>,
+        /// Triage priority; P3 when absent.
+        priority: Option<Priority>,
+    },
+    /// List unexpired messages of a channel, oldest first. On `dm`: only the
+    /// direct messages addressed to this node, decrypted.
     Read {
         /// Channel name.
         channel: String,

@@ -51,6 +51,19 @@ enum Cmd {
         #[arg(long)]
         priority: Option<Priority>,
     },
+    /// Send an end-to-end encrypted direct message (read it with `read dm`).
+    Dm {
+        /// Recipient peer id (`fieldmesh id` on their laptop).
+        peer: String,
+        /// Message text.
+        text: String,
+        /// Time to live, e.g. 30s, 2h (default 12h, at most 7 days).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<Duration>,
+        /// Triage priority p1 .. p4; default p3.
+        #[arg(long)]
+        priority: Option<Priority>,
+    },
     /// List unexpired messages of a channel, oldest first.
     Read {
         /// Channel name.
@@ -193,6 +206,32 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 let view: MessageView = serde_json::from_value(res["message"].clone())?;
                 let sent_to = res["sent_to"].as_u64().unwrap_or(0);
                 println!("sent {} to {sent_to} peer(s)", view.id);
+            }
+            Ok(())
+        }
+        Cmd::Dm {
+            peer,
+            text,
+            ttl,
+            priority,
+        } => {
+            let ttl_ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
+            let res = connect(&data)
+                .await?
+                .request(Op::Dm {
+                    peer,
+                    text,
+                    ttl_ms,
+                    priority,
+                })
+                .await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                println!(
+                    "sent direct message {}",
+                    res["message"]["id"].as_str().unwrap_or_default()
+                );
             }
             Ok(())
         }

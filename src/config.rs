@@ -9,8 +9,9 @@ use std::time::Duration;
 /// Team a node joins when none is given: the drill team, so that a fresh install
 /// talks to other fresh installs during an exercise.
 pub const DEFAULT_TEAM: &str = "drill";
-/// Channels every node follows from first start (a drill needs somewhere to talk).
-pub const DEFAULT_CHANNELS: [&str; 2] = ["general", "triage"];
+/// Channels every node follows from first start: a drill needs somewhere to talk,
+/// and every node relays and keeps direct messages (`dm`, ciphertext only).
+pub const DEFAULT_CHANNELS: [&str; 3] = ["general", "triage", "dm"];
 /// TTL of a sent message when the user gives none: one shift.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Connected peers at most: a 50-laptop field hospital plus relays, with headroom.

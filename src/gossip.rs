@@ -1,6 +1,7 @@
 //! Gossip layer: the envelope, triage priority, topic naming and the gossipsub
 //! configuration. Topic names are plain `IdentTopic` strings (`proto/README.md`).
 
+pub mod direct;
 pub mod envelope;
 pub mod priority;
 

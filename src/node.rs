@@ -10,6 +10,7 @@ mod sync_driver;
 pub use command::{NodeEvent, PeerView, StatusView};
 
 use crate::config::NodeConfig;
+use crate::gossip::direct;
 use crate::gossip::envelope::{
     ChannelName, Draft, Envelope, EnvelopeError, Limits, DEFAULT_HOP_LIMIT, MAX_TTL,
 };
@@ -84,6 +85,9 @@ pub enum PublishError {
     /// The store refused the write.
     #[error("store")]
     Store(#[from] StoreError),
+    /// A direct message could not be sealed (bad recipient).
+    #[error(transparent)]
+    Dm(#[from] crate::gossip::direct::DmError),
     /// The node is shutting down.
     #[error("node stopped")]
     NodeStopped,
@@ -244,6 +248,37 @@ impl NodeHandle {
     /// Whether the node is locked.
     pub fn is_locked(&self) -> bool {
         self.store.is_locked()
+    }
+
+    /// Seals `text` for `to` alone (one-way Noise X, `proto/dm.md`) and publishes it
+    /// on the `dm` channel, relayed like any message.
+    pub async fn send_dm(
+        &self,
+        to: &libp2p::PeerId,
+        text: &[u8],
+        ttl: Duration,
+        priority: Priority,
+    ) -> Result<Published, PublishError> {
+        let body = direct::seal_body(self.identity.signing_key(), to, text)?;
+        self.publish(Outgoing {
+            channel: ChannelName::new(direct::DM_CHANNEL)?,
+            body,
+            ttl,
+            priority,
+        })
+        .await
+    }
+
+    /// The text of a `dm`-channel envelope if it is addressed to this node and opens
+    /// (sealed by its signer); `None` for DMs to others or that fail to open.
+    pub fn open_dm(&self, env: &Envelope) -> Option<Vec<u8>> {
+        match direct::open_body(self.identity.signing_key(), &env.author, &env.body) {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(id = %env.id, error = %e, "DM addressed to us does not open");
+                None
+            }
+        }
     }
 
     /// Unexpired messages of a channel, oldest first.

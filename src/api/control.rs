@@ -3,7 +3,8 @@
 //! is what the CLI uses.
 
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
-use crate::gossip::envelope::{ChannelName, MAX_TTL};
+use crate::gossip::direct::DM_CHANNEL;
+use crate::gossip::envelope::{ChannelName, Envelope, MAX_TTL};
 use crate::gossip::priority::Priority;
 use crate::identity::{IdentityError, Passphrase};
 use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError, UnlockError};
@@ -177,7 +178,10 @@ async fn serve_client(
                 ok_reply(req.id, serde_json::json!({"following": channel.as_str()})),
             )
             .await?;
-            return follow(req.id, channel, events, &mut lines, &mut out, shutdown).await;
+            return follow(
+                &node, req.id, channel, events, &mut lines, &mut out, shutdown,
+            )
+            .await;
         }
         let reply = match handle(&node, req.op, default_ttl).await {
             Ok(v) => ok_reply(req.id, v),
@@ -192,7 +196,9 @@ async fn serve_client(
     }
 }
 
+#[allow(clippy::too_many_arguments)] // the stream's parts, borrowed from serve_client
 async fn follow(
+    node: &NodeHandle,
     id: u64,
     channel: ChannelName,
     mut events: broadcast::Receiver<NodeEvent>,
@@ -209,7 +215,10 @@ async fn follow(
         };
         let event = match event {
             Ok(NodeEvent::Delivered(env)) if env.channel == channel => {
-                FollowEvent::Message(MessageView::new(&env, now_ms()))
+                match view_for(node, &env, now_ms()) {
+                    Some(v) => FollowEvent::Message(v),
+                    None => continue,
+                }
             }
             Ok(NodeEvent::Expired(ids)) => FollowEvent::Expired {
                 ids: ids.iter().map(|i| i.to_hex()).collect(),
@@ -275,8 +284,38 @@ async fn handle(
             let limit = limit.unwrap_or(MAX_READ).min(MAX_READ);
             let now = now_ms();
             let msgs = node.read(&channel, limit).map_err(store_error)?;
-            let views: Vec<MessageView> = msgs.iter().map(|m| MessageView::new(m, now)).collect();
+            let views: Vec<MessageView> =
+                msgs.iter().filter_map(|m| view_for(node, m, now)).collect();
             json(serde_json::to_value(views))
+        }
+        Op::Dm {
+            peer,
+            text,
+            ttl_ms,
+            priority,
+        } => {
+            let to: libp2p::PeerId = peer
+                .parse()
+                .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
+            let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
+            if ttl.is_zero() || ttl > MAX_TTL {
+                return Err(ApiError::new(
+                    "bad_ttl",
+                    "ttl must be between 1 ms and 7 days",
+                ));
+            }
+            let published = node
+                .send_dm(&to, text.as_bytes(), ttl, priority.unwrap_or(Priority::P3))
+                .await
+                .map_err(|e| match e {
+                    PublishError::Store(se) => store_error(se),
+                    e => ApiError::new(publish_code(&e), e),
+                })?;
+            let mut view = MessageView::new(&published.envelope, now_ms());
+            view.text = text;
+            json(Ok(
+                serde_json::json!({"message": view, "sent_to": published.sent_to}),
+            ))
         }
         Op::Lock => {
             node.lock();
@@ -314,6 +353,16 @@ async fn handle(
     }
 }
 
+/// The view of a message for this node's user: DMs only when addressed to us, with
+/// their text decrypted; everything else as stored.
+fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> {
+    let mut view = MessageView::new(env, now);
+    if env.channel.as_str() == DM_CHANNEL {
+        view.text = String::from_utf8_lossy(&node.open_dm(env)?).into_owned();
+    }
+    Some(view)
+}
+
 fn store_error(e: StoreError) -> ApiError {
     match e {
         StoreError::Locked => ApiError::new("locked", "node is locked: run `fieldmesh unlock`"),
@@ -330,6 +379,7 @@ fn publish_code(e: &PublishError) -> &'static str {
         PublishError::Envelope(_) => "bad_envelope",
         PublishError::Store(_) => "store",
         PublishError::NodeStopped => "node_stopped",
+        PublishError::Dm(_) => "bad_peer",
     }
 }
 

@@ -17,6 +17,9 @@ mod sync;
 /// At rest: nothing readable on disk, wrong passphrase, lock and unlock.
 mod at_rest;
 
+/// End-to-end encrypted direct messages through a relay.
+mod dm;
+
 /// CLI exit codes and one-line errors.
 mod cli_errors;
 
