@@ -190,24 +190,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
             priority,
         } => {
-            let mut client = connect(&data).await?;
-            let ttl_ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
-            let res = client
+            let res = connect(&data)
+                .await?
                 .request(Op::Send {
                     channel,
                     text,
-                    ttl_ms,
+                    ttl_ms: ttl_ms(ttl),
                     priority,
                 })
                 .await?;
-            if cli.json {
-                println!("{res}");
-            } else {
-                let view: MessageView = serde_json::from_value(res["message"].clone())?;
-                let sent_to = res["sent_to"].as_u64().unwrap_or(0);
-                println!("sent {} to {sent_to} peer(s)", view.id);
-            }
-            Ok(())
+            print_sent(&res, cli.json, "message")
         }
         Cmd::Dm {
             peer,
@@ -215,25 +207,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             ttl,
             priority,
         } => {
-            let ttl_ms = ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX));
             let res = connect(&data)
                 .await?
                 .request(Op::Dm {
                     peer,
                     text,
-                    ttl_ms,
+                    ttl_ms: ttl_ms(ttl),
                     priority,
                 })
                 .await?;
-            if cli.json {
-                println!("{res}");
-            } else {
-                println!(
-                    "sent direct message {}",
-                    res["message"]["id"].as_str().unwrap_or_default()
-                );
-            }
-            Ok(())
+            print_sent(&res, cli.json, "direct message")
         }
         Cmd::Read {
             channel,
@@ -283,6 +266,22 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
+    ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Prints the reply to `send` or `dm`: the JSON result, or one line.
+fn print_sent(res: &serde_json::Value, json: bool, what: &str) -> anyhow::Result<()> {
+    if json {
+        println!("{res}");
+    } else {
+        let view: MessageView = serde_json::from_value(res["message"].clone())?;
+        let sent_to = res["sent_to"].as_u64().unwrap_or(0);
+        println!("sent {what} {} to {sent_to} peer(s)", view.id);
+    }
+    Ok(())
 }
 
 async fn connect(data: &Path) -> anyhow::Result<Client> {

@@ -254,13 +254,7 @@ async fn handle(
         } => {
             let channel =
                 ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
-            let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
-            if ttl.is_zero() || ttl > MAX_TTL {
-                return Err(ApiError::new(
-                    "bad_ttl",
-                    "ttl must be between 1 ms and 7 days",
-                ));
-            }
+            let ttl = ttl_of(ttl_ms, default_ttl)?;
             let published = node
                 .publish(Outgoing {
                     channel,
@@ -269,10 +263,7 @@ async fn handle(
                     priority: priority.unwrap_or(Priority::P3),
                 })
                 .await
-                .map_err(|e| match e {
-                    PublishError::Store(se) => store_error(se),
-                    e => ApiError::new(publish_code(&e), e),
-                })?;
+                .map_err(publish_error)?;
             let view = MessageView::new(&published.envelope, now_ms());
             json(Ok(
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
@@ -297,20 +288,11 @@ async fn handle(
             let to: libp2p::PeerId = peer
                 .parse()
                 .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
-            let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
-            if ttl.is_zero() || ttl > MAX_TTL {
-                return Err(ApiError::new(
-                    "bad_ttl",
-                    "ttl must be between 1 ms and 7 days",
-                ));
-            }
+            let ttl = ttl_of(ttl_ms, default_ttl)?;
             let published = node
                 .send_dm(&to, text.as_bytes(), ttl, priority.unwrap_or(Priority::P3))
                 .await
-                .map_err(|e| match e {
-                    PublishError::Store(se) => store_error(se),
-                    e => ApiError::new(publish_code(&e), e),
-                })?;
+                .map_err(publish_error)?;
             let mut view = MessageView::new(&published.envelope, now_ms());
             view.text = text;
             json(Ok(
@@ -361,6 +343,25 @@ fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> 
         view.text = String::from_utf8_lossy(&node.open_dm(env)?).into_owned();
     }
     Some(view)
+}
+
+/// The TTL a send asked for, or the default; refused outside 1 ms ..= 7 days.
+fn ttl_of(ttl_ms: Option<u64>, default_ttl: Duration) -> Result<Duration, ApiError> {
+    let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
+    if ttl.is_zero() || ttl > MAX_TTL {
+        return Err(ApiError::new(
+            "bad_ttl",
+            "ttl must be between 1 ms and 7 days",
+        ));
+    }
+    Ok(ttl)
+}
+
+fn publish_error(e: PublishError) -> ApiError {
+    match e {
+        PublishError::Store(se) => store_error(se),
+        e => ApiError::new(publish_code(&e), e),
+    }
 }
 
 fn store_error(e: StoreError) -> ApiError {

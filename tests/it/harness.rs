@@ -306,9 +306,13 @@ fn rand_u32() -> u32 {
     h.finish() as u32
 }
 
-/// Three daemons in a line A–B–C (static peers only), each seeing its neighbours on `channel`.
-pub async fn line(channel: &str) -> [Daemon; 3] {
-    let a = Daemon::spawn(Opts::default()).await;
+/// Three daemons in a chain A–B–C (static peers only; A dials `first_peers`).
+pub async fn chain(first_peers: Vec<String>) -> [Daemon; 3] {
+    let a = Daemon::spawn(Opts {
+        peers: first_peers,
+        ..Opts::default()
+    })
+    .await;
     let b = Daemon::spawn(Opts {
         peers: vec![a.addr()],
         ..Opts::default()
@@ -319,6 +323,12 @@ pub async fn line(channel: &str) -> [Daemon; 3] {
         ..Opts::default()
     })
     .await;
+    [a, b, c]
+}
+
+/// A chain A–B–C in which each node sees its neighbours subscribed to `channel`.
+pub async fn line(channel: &str) -> [Daemon; 3] {
+    let [a, b, c] = chain(vec![]).await;
     a.wait_subscribed(&b, channel).await;
     b.wait_subscribed(&a, channel).await;
     b.wait_subscribed(&c, channel).await;

@@ -1,4 +1,4 @@
-use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
+use crate::harness::{chain, wait_for, Daemon, Opts, TEN_SECS};
 use fieldmesh::api::Op;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -24,29 +24,10 @@ async fn send_many(d: &Daemon, tag: &str, n: usize) -> HashSet<String> {
     ids
 }
 
-async fn group(first_peers: Vec<String>) -> Vec<Daemon> {
-    let a = Daemon::spawn(Opts {
-        peers: first_peers,
-        ..Opts::default()
-    })
-    .await;
-    let b = Daemon::spawn(Opts {
-        peers: vec![a.addr()],
-        ..Opts::default()
-    })
-    .await;
-    let c = Daemon::spawn(Opts {
-        peers: vec![b.addr()],
-        ..Opts::default()
-    })
-    .await;
-    vec![a, b, c]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn partitioned_groups_converge_after_heal() {
-    let left = group(vec![]).await;
-    let right = group(vec![]).await;
+    let left = chain(vec![]).await;
+    let right = chain(vec![]).await;
     // Short-lived messages that expire while the mesh is split must never resurface.
     let mut doomed = HashSet::new();
     for i in 0..5 {
