@@ -59,6 +59,11 @@ pub enum Op {
     },
     /// Connected peers.
     Peers,
+    /// Remove a member from the node's team and rotate the key (admin only).
+    TeamRemove {
+        /// The member's peer id.
+        peer: String,
+    },
     /// Forget the data key: nothing readable until `unlock`.
     Lock,
     /// Restore the data key from the vault.

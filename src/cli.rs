@@ -9,9 +9,11 @@ use fieldmesh::config::{self, NodeConfig};
 use fieldmesh::gossip::envelope::ChannelName;
 use fieldmesh::gossip::priority::Priority;
 use fieldmesh::gossip::TeamTag;
-use fieldmesh::identity::{Identity, Passphrase};
+use fieldmesh::identity::{Identity, Passphrase, TeamEntry, Unlocked};
 use fieldmesh::node::{Node, PeerView, StatusView};
+use fieldmesh::store::now_ms;
 use fieldmesh::store::Store;
+use fieldmesh::team::{Invite, TeamId, TeamKey};
 use libp2p::Multiaddr;
 use std::collections::HashSet;
 use std::os::unix::fs::PermissionsExt;
@@ -83,8 +85,51 @@ enum Cmd {
     Id,
     /// Lock the running node: it keeps relaying but shows and sends nothing.
     Lock,
+    /// Teams: create, invite, join, list, remove a member.
+    #[command(subcommand)]
+    Team(TeamCmd),
     /// Unlock the running node with its passphrase.
     Unlock(PassphraseArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum TeamCmd {
+    /// Create a team with this node as its admin (prints its id).
+    Create {
+        /// Display name (1 to 64 characters).
+        name: String,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Print an invite code (and a QR code) for a team this node administers.
+    Invite {
+        /// Team name or id.
+        #[arg(long)]
+        team: String,
+        /// How long the code may be used, e.g. 2h (default 24h).
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
+        expires: Duration,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Join a team with an invite code; then run `up --team NAME`.
+    Join {
+        /// The `FM1-…` code.
+        code: String,
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// List the teams of this data dir.
+    List {
+        #[command(flatten)]
+        passphrase: PassphraseArgs,
+    },
+    /// Remove a member from the team the running node is in (admin only); the team
+    /// key is rotated so the member reads nothing sent afterwards.
+    Remove {
+        /// The member's peer id.
+        peer: String,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -127,7 +172,8 @@ struct UpArgs {
     /// Name shown to peers (a role or device, never a patient).
     #[arg(long)]
     name: Option<String>,
-    /// Team tag used in topics and discovery.
+    /// Team to run in: a team created or joined here (name or id), or `drill`
+    /// (the default: no team key, readable by every drill node).
     #[arg(long, default_value = config::DEFAULT_TEAM)]
     team: String,
     /// Extra channel to follow (repeatable); general and triage are always followed.
@@ -157,6 +203,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Team(cmd) => team(&data, cmd, cli.json).await,
         Cmd::Lock => {
             let res = connect(&data).await?.request(Op::Lock).await?;
             if cli.json {
@@ -268,6 +315,148 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+/// The team of this data dir named `which` (by name or id).
+fn find_team(teams: &[TeamEntry], which: &str) -> anyhow::Result<TeamEntry> {
+    teams
+        .iter()
+        .find(|t| t.name == which || TeamId(t.id).to_string() == which)
+        .cloned()
+        .with_context(|| format!("no team {which:?} in this data dir: create or join it first"))
+}
+
+async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
+    // Team commands work before the first `up` too: they create the vault if needed.
+    let open = |p: &PassphraseArgs| -> anyhow::Result<Unlocked> {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("cannot create data dir {}", data.display()))?;
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+        Ok(Identity::unlock_or_create(data, &p.resolve()?)?)
+    };
+    match cmd {
+        TeamCmd::Create { name, passphrase } => {
+            let mut vault = open(&passphrase)?;
+            if vault.teams.iter().any(|t| t.name == name) {
+                bail!("a team named {name:?} already exists here");
+            }
+            if name.is_empty()
+                || name.len() > fieldmesh::team::MAX_TEAM_NAME_LEN
+                || name.chars().any(char::is_control)
+            {
+                bail!("team names are 1 to 64 characters without control characters");
+            }
+            let id = TeamId::random();
+            let key = TeamKey::random(0);
+            vault.teams.push(TeamEntry {
+                id: id.0,
+                name: name.clone(),
+                admin: vault.identity.signing_key().public().to_bytes(),
+                epoch: 0,
+                key: key.key,
+                join_cert: Vec::new(),
+            });
+            vault.save(data)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"team": name, "id": id.to_string()})
+                );
+            } else {
+                println!("created team {name} ({id}); run `fieldmesh up --team {name}`");
+            }
+        }
+        TeamCmd::Invite {
+            team,
+            expires,
+            passphrase,
+        } => {
+            let vault = open(&passphrase)?;
+            let entry = find_team(&vault.teams, &team)?;
+            let me = vault.identity.signing_key();
+            if me.public().to_bytes() != entry.admin {
+                bail!("only the admin of {} can invite", entry.name);
+            }
+            let expires_at =
+                now_ms().saturating_add(u64::try_from(expires.as_millis()).unwrap_or(u64::MAX));
+            let key = TeamKey {
+                epoch: entry.epoch,
+                key: entry.key,
+            };
+            let invite = Invite::issue(me, TeamId(entry.id), &entry.name, &key, expires_at)?;
+            let code = invite.to_code();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"code": code, "expires_at_ms": expires_at})
+                );
+            } else {
+                println!("{code}");
+                println!("{}", fieldmesh::team::qr_text(&code)?);
+            }
+        }
+        TeamCmd::Join { code, passphrase } => {
+            let invite = Invite::from_code(&code, now_ms())?;
+            let mut vault = open(&passphrase)?;
+            if vault.teams.iter().any(|t| t.id == invite.team.0) {
+                bail!("already a member of {}", invite.name);
+            }
+            let cert = invite.join_cert(vault.identity.signing_key(), now_ms());
+            vault.teams.push(TeamEntry {
+                id: invite.team.0,
+                name: invite.name.clone(),
+                admin: invite.admin,
+                epoch: invite.epoch,
+                key: invite.key,
+                join_cert: cert.encode(),
+            });
+            vault.save(data)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"team": invite.name, "id": invite.team.to_string()})
+                );
+            } else {
+                println!(
+                    "joined team {} ({}); run `fieldmesh up --team {}`",
+                    invite.name, invite.team, invite.name
+                );
+            }
+        }
+        TeamCmd::List { passphrase } => {
+            let vault = open(&passphrase)?;
+            let me = vault.identity.signing_key().public().to_bytes();
+            let list: Vec<serde_json::Value> = vault
+                .teams
+                .iter()
+                .map(|t| serde_json::json!({"team": t.name, "id": TeamId(t.id).to_string(), "admin": t.admin == me}))
+                .collect();
+            if json {
+                println!("{}", serde_json::Value::Array(list));
+            } else {
+                for t in &vault.teams {
+                    println!(
+                        "{}  {}{}",
+                        TeamId(t.id),
+                        t.name,
+                        if t.admin == me { "  (admin)" } else { "" }
+                    );
+                }
+            }
+        }
+        TeamCmd::Remove { peer } => {
+            let res = connect(data)
+                .await?
+                .request(Op::TeamRemove { peer })
+                .await?;
+            if json {
+                println!("{res}");
+            } else {
+                println!("removed; team key rotated");
+            }
+        }
+    }
+    Ok(())
+}
+
 fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
     ttl.map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
 }
@@ -364,7 +553,6 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     cfg.peers = args.peers;
     cfg.mdns = !args.no_mdns;
     cfg.name = args.name;
-    cfg.team = TeamTag::new(&args.team).context("bad --team")?;
     for c in args.channels {
         cfg.channels
             .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);
@@ -380,14 +568,23 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         tracing::warn!("no passphrase: drill mode, data at rest is encrypted but not protected");
     }
     let unlocked = Identity::unlock_or_create(data, &passphrase)?;
+    // Each team keeps its own store, so teams never mix on disk.
+    let store_dir = if args.team == config::DEFAULT_TEAM {
+        cfg.team = TeamTag::new(config::DEFAULT_TEAM).context("drill tag")?;
+        data.join(config::STORE_DIR)
+    } else {
+        let entry = find_team(&unlocked.teams, &args.team)?;
+        let dir = data.join(format!("{}-{}", config::STORE_DIR, TeamId(entry.id)));
+        cfg.team_entry = Some(entry);
+        dir
+    };
     let identity = unlocked.identity;
-    let store =
-        Store::open(&data.join(config::STORE_DIR), unlocked.data_key).with_context(|| {
-            format!(
-                "cannot open the store in {} (is another node using it?)",
-                data.display()
-            )
-        })?;
+    let store = Store::open(&store_dir, unlocked.data_key).with_context(|| {
+        format!(
+            "cannot open the store in {} (is another node using it?)",
+            data.display()
+        )
+    })?;
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control =

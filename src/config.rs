@@ -22,7 +22,7 @@ pub const CONTROL_SOCKET: &str = "control.sock";
 pub const STORE_DIR: &str = "store";
 
 /// Everything `Node::spawn` needs besides the identity and the store.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct NodeConfig {
     /// Data directory (key, store, control socket).
     pub data_dir: PathBuf,
@@ -42,6 +42,9 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// Connected peers at most.
     pub max_peers: u32,
+    /// The team to run in (its tag then is the team id); `None` runs the drill team
+    /// `team`, whose channels are not team-encrypted.
+    pub team_entry: Option<crate::identity::TeamEntry>,
 }
 
 impl NodeConfig {
@@ -61,6 +64,7 @@ impl NodeConfig {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_peers: DEFAULT_MAX_PEERS,
+            team_entry: None,
         }
     }
 

@@ -9,11 +9,14 @@ use envelope::{id_of_bytes, ChannelName};
 use libp2p::gossipsub;
 use std::time::Duration;
 
-/// Gossipsub protocol prefix is the libp2p default (`/meshsub/1.1.0`, `/meshsub/1.0.0`).
-/// Topic for a team's channel: `fieldmesh/1/<team>/<channel>`.
+/// Every fieldmesh topic starts with this.
+pub const TOPIC_PREFIX: &str = "fieldmesh/1/";
+
+/// Topic for a team's channel: `fieldmesh/1/<team>/<channel>` (gossipsub protocol
+/// ids are libp2p's defaults).
 pub fn topic(team: &TeamTag, channel: &ChannelName) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!(
-        "fieldmesh/1/{}/{}",
+        "{TOPIC_PREFIX}{}/{}",
         team.as_str(),
         channel.as_str()
     ))
@@ -21,7 +24,7 @@ pub fn topic(team: &TeamTag, channel: &ChannelName) -> gossipsub::IdentTopic {
 
 /// The channel a topic string names for this team, if it is one of ours.
 pub fn channel_of_topic(team: &TeamTag, topic: &gossipsub::TopicHash) -> Option<ChannelName> {
-    let prefix = format!("fieldmesh/1/{}/", team.as_str());
+    let prefix = format!("{TOPIC_PREFIX}{}/", team.as_str());
     topic
         .as_str()
         .strip_prefix(&prefix)

@@ -55,6 +55,27 @@ pub enum IdentityError {
 struct VaultContents {
     identity_seed: [u8; 32],
     data_key: [u8; 32],
+    teams: Vec<TeamEntry>,
+}
+
+/// A team this node belongs to, as kept in the vault: what `team create` or `team
+/// join` learnt. Later rosters, certificates and key updates travel as messages on
+/// the team's `team` channel and are replayed from the store at start.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct TeamEntry {
+    /// Team id.
+    pub id: [u8; 16],
+    /// Display name.
+    pub name: String,
+    /// The admin's ed25519 public key.
+    pub admin: [u8; 32],
+    /// Epoch of `key`.
+    pub epoch: u32,
+    /// The team key of that epoch.
+    pub key: [u8; 32],
+    /// This node's join certificate (empty for the admin).
+    #[serde(with = "serde_bytes")]
+    pub join_cert: Vec<u8>,
 }
 
 /// How the user unlocks the vault.
@@ -98,6 +119,28 @@ pub struct Unlocked {
     pub data_key: Key,
     /// The derived vault key.
     pub vault_key: VaultKey,
+    /// Teams this node belongs to.
+    pub teams: Vec<TeamEntry>,
+}
+
+impl Unlocked {
+    /// Rewrites the vault in `data_dir` with `self.teams` (no passphrase needed).
+    pub fn save(&self, data_dir: &Path) -> Result<(), IdentityError> {
+        let path = data_dir.join(VAULT_FILE);
+        let contents = VaultContents {
+            identity_seed: *crate::crypto::dm::seed_of(self.identity.signing_key()),
+            data_key: *self.data_key.as_bytes(),
+            teams: self.teams.clone(),
+        };
+        let encoded =
+            Zeroizing::new(
+                crate::wire::encode(&contents).map_err(|e| IdentityError::Damaged {
+                    path: path.clone(),
+                    what: e.to_string(),
+                })?,
+            );
+        write_private(&path, &at_rest::vault_reseal(&self.vault_key, &encoded))
+    }
 }
 
 impl Identity {
@@ -160,6 +203,7 @@ impl Identity {
             },
             data_key: Key::from_bytes(contents.data_key),
             vault_key,
+            teams: contents.teams,
         })
     }
 
@@ -170,6 +214,7 @@ impl Identity {
         let contents = VaultContents {
             identity_seed: *crate::crypto::dm::seed_of(&key),
             data_key: *data_key.as_bytes(),
+            teams: Vec::new(),
         };
         let encoded =
             Zeroizing::new(
@@ -195,6 +240,7 @@ impl Identity {
             identity,
             data_key,
             vault_key,
+            teams: Vec::new(),
         })
     }
 

@@ -6,6 +6,7 @@ mod behaviour;
 mod command;
 mod event_loop;
 mod sync_driver;
+pub mod team_state;
 
 pub use command::{NodeEvent, PeerView, StatusView};
 
@@ -19,7 +20,9 @@ use crate::identity::{Identity, Passphrase};
 use crate::store::{now_ms, Inserted, Store, StoreError};
 use command::Command;
 use libp2p::Multiaddr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use team_state::{ActiveTeam, TEAM_CHANNEL};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -35,6 +38,12 @@ const EVENT_CHANNEL_CAPACITY: usize = 4096;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpawnError {
+    /// Announcing to the team failed.
+    #[error("team start-up")]
+    Team(#[from] PublishError),
+    /// A reserved channel name failed to parse (cannot happen).
+    #[error(transparent)]
+    Channel(#[from] crate::gossip::envelope::BadChannel),
     /// Transport or behaviour setup failed.
     #[error("transport")]
     Transport(#[from] crate::transport::TransportError),
@@ -88,6 +97,15 @@ pub enum PublishError {
     /// A direct message could not be sealed (bad recipient).
     #[error(transparent)]
     Dm(#[from] crate::gossip::direct::DmError),
+    /// A team operation failed (not the admin, record did not verify, ...).
+    #[error(transparent)]
+    Team(#[from] crate::team::TeamError),
+    /// The node runs no team (drill mode).
+    #[error("this node runs the drill team: start it with --team NAME")]
+    NoTeam,
+    /// The channel is reserved for team records.
+    #[error("the team channel is reserved for team records")]
+    Reserved,
     /// The node is shutting down.
     #[error("node stopped")]
     NodeStopped,
@@ -146,12 +164,24 @@ impl Node {
         store: Store,
         shutdown: CancellationToken,
     ) -> Result<(NodeHandle, NodeTask), SpawnError> {
+        let mut config = config;
+        let team = config
+            .team_entry
+            .as_ref()
+            .map(|e| ActiveTeam::new(e, identity.signing_key().clone()));
+        if let Some(t) = &team {
+            config.team = t.tag();
+            config.channels.push(ChannelName::new(TEAM_CHANNEL)?);
+        }
+        let team: SharedTeam = Arc::new(RwLock::new(team));
+        replay_team_records(&team, &store);
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (events_tx, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (event_loop, listen) = event_loop::EventLoop::start(
             &config,
             &identity,
             store.clone(),
+            team.clone(),
             cmd_rx,
             events_tx.clone(),
             shutdown,
@@ -167,8 +197,46 @@ impl Node {
                 max_body_bytes: config.max_body_bytes,
             },
             listen,
+            team,
         };
-        Ok((handle, tokio::spawn(event_loop.run())))
+        let task = tokio::spawn(event_loop.run());
+        // Announce ourselves to the team: the admin's first roster, a joiner's
+        // certificate. Stored first, so catch-up carries them to whoever we meet.
+        let startup = match handle
+            .team
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
+            Some(t) => t.startup_records(now_ms()).map_err(PublishError::from)?,
+            None => Vec::new(),
+        };
+        for body in startup {
+            handle.publish_team_record(body).await?;
+        }
+        Ok((handle, task))
+    }
+}
+
+/// The team shared by the event loop (validation) and the handle (seal, open).
+pub(crate) type SharedTeam = Arc<RwLock<Option<ActiveTeam>>>;
+
+/// Rebuilds membership and keys from the team records kept in the store.
+fn replay_team_records(team: &SharedTeam, store: &Store) {
+    let mut guard = team.write().unwrap_or_else(|p| p.into_inner());
+    let Some(t) = guard.as_mut() else { return };
+    let Ok(channel) = ChannelName::new(TEAM_CHANNEL) else {
+        return;
+    };
+    match store.read_channel(&channel, now_ms(), usize::MAX) {
+        Ok(records) => {
+            for env in records {
+                if let Err(e) = t.apply(&env.author, &env.body) {
+                    tracing::warn!(id = %env.id, error = %e, "stored team record does not apply");
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot replay team records"),
     }
 }
 
@@ -182,6 +250,7 @@ pub struct NodeHandle {
     identity: Identity,
     limits: Limits,
     listen: Vec<Multiaddr>,
+    team: SharedTeam,
 }
 
 impl NodeHandle {
@@ -197,14 +266,96 @@ impl NodeHandle {
         if msg.ttl.is_zero() || msg.ttl > MAX_TTL {
             return Err(PublishError::BadTtl { max: MAX_TTL });
         }
+        if msg.channel.as_str() == TEAM_CHANNEL {
+            return Err(PublishError::Reserved);
+        }
+        let body = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) => t.seal(msg.channel.as_str(), msg.body)?,
+            None => msg.body,
+        };
+        self.publish_signed(msg.channel, body, msg.ttl, msg.priority)
+            .await
+    }
+
+    /// Publishes a team record (roster, join certificate, key update) on the `team`
+    /// channel and applies it locally.
+    async fn publish_team_record(&self, body: Vec<u8>) -> Result<Published, PublishError> {
+        let published = self
+            .publish_signed(
+                ChannelName::new(TEAM_CHANNEL)?,
+                body.clone(),
+                MAX_TTL,
+                Priority::P2,
+            )
+            .await?;
+        if let Some(t) = self
+            .team
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            t.apply(&self.identity.signing_key().public().to_bytes(), &body)?;
+        }
+        Ok(published)
+    }
+
+    /// Admin only: removes `member` from the team and rotates the key; members
+    /// receive the new key, `member` does not.
+    pub async fn team_remove(&self, member: &libp2p::PeerId) -> Result<(), PublishError> {
+        let member = direct::ed25519_of(member)?;
+        let records = match self
+            .team
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            Some(t) => t.remove(member, now_ms())?,
+            None => return Err(PublishError::NoTeam),
+        };
+        for body in records {
+            self.publish_signed(ChannelName::new(TEAM_CHANNEL)?, body, MAX_TTL, Priority::P1)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The text of a stored message for this node's user: team channel bodies
+    /// opened with the team keys, DMs only when addressed to us; `None` when this
+    /// node cannot (or must not) read it.
+    pub fn open_text(&self, env: &Envelope) -> Option<Vec<u8>> {
+        if env.channel.as_str() == direct::DM_CHANNEL {
+            return self.open_dm(env);
+        }
+        if env.channel.as_str() == TEAM_CHANNEL {
+            let kind = match crate::team::record_kind(&env.body) {
+                Some(crate::team::RecordKind::Roster) => "roster",
+                Some(crate::team::RecordKind::JoinCert) => "member joined",
+                Some(crate::team::RecordKind::KeyUpdate) => "team key rotated",
+                _ => "unknown record",
+            };
+            return Some(format!("[team: {kind}]").into_bytes());
+        }
+        match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) => t.open(env.channel.as_str(), &env.author, &env.body),
+            None => Some(env.body.clone()),
+        }
+    }
+
+    async fn publish_signed(
+        &self,
+        channel: ChannelName,
+        body: Vec<u8>,
+        ttl: Duration,
+        priority: Priority,
+    ) -> Result<Published, PublishError> {
         let envelope = Envelope::sign(
             Draft {
-                channel: msg.channel,
+                channel,
                 created_at_ms: now_ms(),
-                ttl: msg.ttl,
+                ttl,
                 hop_limit: DEFAULT_HOP_LIMIT,
-                priority: msg.priority,
-                body: msg.body,
+                priority,
+                body,
             },
             self.identity.signing_key(),
         )?;

@@ -179,6 +179,9 @@ pub enum TeamError {
     /// The record belongs to another team.
     #[error("record for another team")]
     WrongTeam,
+    /// Only the team admin may do this (sign rosters, rotate keys, remove members).
+    #[error("only the team admin can do that")]
+    NotAdmin,
     /// A key box carried another epoch than its update.
     #[error("key box for epoch {got}, update is for epoch {expected}")]
     EpochMismatch {
@@ -233,6 +236,7 @@ impl TeamError {
             TeamError::BadInviteSignature => "bad_invite_signature",
             TeamError::AdminMismatch => "admin_mismatch",
             TeamError::WrongTeam => "wrong_team",
+            TeamError::NotAdmin => "not_admin",
             TeamError::EpochMismatch { .. } => "epoch_mismatch",
             TeamError::JoinedAfterExpiry { .. } => "joined_after_expiry",
             TeamError::StaleInvite { .. } => "stale_invite",

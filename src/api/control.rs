@@ -3,7 +3,6 @@
 //! is what the CLI uses.
 
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
-use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::{ChannelName, Envelope, MAX_TTL};
 use crate::gossip::priority::Priority;
 use crate::identity::{IdentityError, Passphrase};
@@ -299,6 +298,13 @@ async fn handle(
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
             ))
         }
+        Op::TeamRemove { peer } => {
+            let member: libp2p::PeerId = peer
+                .parse()
+                .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
+            node.team_remove(&member).await.map_err(publish_error)?;
+            json(Ok(serde_json::json!({"removed": peer})))
+        }
         Op::Lock => {
             node.lock();
             json(Ok(serde_json::json!({"locked": true})))
@@ -335,13 +341,11 @@ async fn handle(
     }
 }
 
-/// The view of a message for this node's user: DMs only when addressed to us, with
-/// their text decrypted; everything else as stored.
+/// The view of a message for this node's user: team bodies opened with the team
+/// keys, DMs only when addressed to us; nothing this node cannot read.
 fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> {
     let mut view = MessageView::new(env, now);
-    if env.channel.as_str() == DM_CHANNEL {
-        view.text = String::from_utf8_lossy(&node.open_dm(env)?).into_owned();
-    }
+    view.text = String::from_utf8_lossy(&node.open_text(env)?).into_owned();
     Some(view)
 }
 
@@ -381,6 +385,9 @@ fn publish_code(e: &PublishError) -> &'static str {
         PublishError::Store(_) => "store",
         PublishError::NodeStopped => "node_stopped",
         PublishError::Dm(_) => "bad_peer",
+        PublishError::Team(e) => e.code(),
+        PublishError::NoTeam => "no_team",
+        PublishError::Reserved => "reserved_channel",
     }
 }
 

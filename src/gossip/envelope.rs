@@ -269,6 +269,13 @@ pub enum EnvelopeError {
     /// Arrived on a gossip topic of another channel.
     #[error("envelope for another channel on this topic")]
     ChannelMismatch,
+    /// The author is not admitted to the team (not on the roster, no valid join
+    /// certificate, or removed).
+    #[error("author is not a member of this team")]
+    NotMember,
+    /// A record on the team channel did not verify (bad signature, wrong team, ...).
+    #[error("invalid team record: {0}")]
+    TeamRecord(&'static str),
 }
 
 impl EnvelopeError {
@@ -288,6 +295,8 @@ impl EnvelopeError {
             EnvelopeError::Expired { .. } => "expired",
             EnvelopeError::FromFuture { .. } => "from_future",
             EnvelopeError::ChannelMismatch => "channel_mismatch",
+            EnvelopeError::NotMember => "not_member",
+            EnvelopeError::TeamRecord(_) => "bad_team_record",
         }
     }
 }

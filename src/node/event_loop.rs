@@ -5,7 +5,8 @@
 use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
 use super::sync_driver::SyncSession;
-use super::SpawnError;
+use super::team_state::TEAM_CHANNEL;
+use super::{SharedTeam, SpawnError};
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
@@ -36,6 +37,9 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 /// How often every connected peer is reconciled: cheap when sets match (one round
 /// trip per channel), and the backstop for anything gossip missed.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// Other teams' topics relayed at most: enough for every agency on a site, and a
+/// bound against a peer that subscribes to thousands of topics.
+const MAX_FOREIGN_TOPICS: usize = 64;
 /// A sync request unanswered for this long fails and ends the session.
 const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -69,6 +73,10 @@ struct PeerState {
 pub(super) struct EventLoop {
     pub(super) swarm: Swarm<Behaviour>,
     pub(super) store: Store,
+    /// The team we run in (membership, keys); `None` in the drill team.
+    team_state: SharedTeam,
+    /// Other teams' topics we subscribed to only to relay their ciphertext.
+    foreign_topics: HashSet<gossipsub::TopicHash>,
     pub(super) team: TeamTag,
     name: Option<String>,
     limits: Limits,
@@ -97,6 +105,7 @@ impl EventLoop {
         config: &NodeConfig,
         identity: &Identity,
         store: Store,
+        team_state: SharedTeam,
         cmd_rx: mpsc::Receiver<Command>,
         events_tx: broadcast::Sender<NodeEvent>,
         shutdown: CancellationToken,
@@ -215,6 +224,8 @@ impl EventLoop {
         let mut event_loop = EventLoop {
             swarm,
             store,
+            team_state,
+            foreign_topics: HashSet::new(),
             team: config.team.clone(),
             name: config.name.clone(),
             limits: Limits {
@@ -429,6 +440,10 @@ impl EventLoop {
                 message_id,
                 message,
             })) => self.on_gossip_message(propagation_source, message_id, message),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed {
+                topic,
+                ..
+            })) => self.on_peer_subscribed(topic),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -532,7 +547,13 @@ impl EventLoop {
         message: gossipsub::Message,
     ) {
         let channel = gossip::channel_of_topic(&self.team, &message.topic);
-        let acceptance = match self.validate_bytes(&message.data, channel.as_ref()) {
+        if channel.is_none() && self.foreign_topics.contains(&message.topic) {
+            return self.relay_foreign(source, msg_id, &message.data);
+        }
+        let validated = self
+            .validate_bytes(&message.data, channel.as_ref())
+            .and_then(|env| self.admit(&env).map(|()| env));
+        let acceptance = match validated {
             Ok(env) => match self.store_new(env, "delivered") {
                 Stored::New => gossipsub::MessageAcceptance::Accept,
                 // Locked: still relay the (validated) message for the mesh, unstored;
@@ -560,6 +581,70 @@ impl EventLoop {
             .behaviour_mut()
             .gossipsub
             .report_message_validation_result(&msg_id, &source, acceptance);
+    }
+
+    /// Team admission of a validated envelope: records on the `team` channel are
+    /// applied (and must verify); other authors must be admitted; DMs pass (sealed
+    /// to their recipient). Always `Ok` in the drill team.
+    pub(super) fn admit(&self, env: &Envelope) -> Result<(), EnvelopeError> {
+        let mut guard = self.team_state.write().unwrap_or_else(|p| p.into_inner());
+        let Some(team) = guard.as_mut() else {
+            return Ok(());
+        };
+        match env.channel.as_str() {
+            TEAM_CHANNEL => team
+                .apply(&env.author, &env.body)
+                .map(|_| ())
+                .map_err(|e| EnvelopeError::TeamRecord(e.code())),
+            crate::gossip::direct::DM_CHANNEL => Ok(()),
+            _ if team.admits(&env.author) => Ok(()),
+            _ => Err(EnvelopeError::NotMember),
+        }
+    }
+
+    /// Another team's message on a topic we joined only to relay: checked for
+    /// shape, signature and time (we cannot read or judge membership), forwarded,
+    /// not stored.
+    fn relay_foreign(&mut self, source: PeerId, msg_id: gossipsub::MessageId, data: &[u8]) {
+        let acceptance =
+            match Envelope::decode(data, &self.limits).and_then(|e| e.check_time(now_ms())) {
+                Ok(()) => {
+                    self.bump("relayed_foreign");
+                    gossipsub::MessageAcceptance::Accept
+                }
+                Err(EnvelopeError::Expired { .. }) => gossipsub::MessageAcceptance::Ignore,
+                Err(e) => {
+                    self.count_rejection(source, &e);
+                    gossipsub::MessageAcceptance::Reject
+                }
+            };
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&msg_id, &source, acceptance);
+    }
+
+    /// A peer subscribed to a topic: if it is another team's fieldmesh topic, we
+    /// subscribe too, so that their messages can cross us (cooperation between
+    /// agencies); bounded by [`MAX_FOREIGN_TOPICS`].
+    fn on_peer_subscribed(&mut self, topic: gossipsub::TopicHash) {
+        let ours = gossip::channel_of_topic(&self.team, &topic).is_some();
+        if ours
+            || !topic.as_str().starts_with(gossip::TOPIC_PREFIX)
+            || self.foreign_topics.contains(&topic)
+            || self.foreign_topics.len() >= MAX_FOREIGN_TOPICS
+        {
+            return;
+        }
+        let relay = gossipsub::IdentTopic::new(topic.as_str());
+        match self.swarm.behaviour_mut().gossipsub.subscribe(&relay) {
+            Ok(_) => {
+                debug!(topic = topic.as_str(), "relaying another team's topic");
+                self.foreign_topics.insert(topic);
+            }
+            Err(e) => warn!(error = %e, "cannot subscribe to relay topic"),
+        }
     }
 
     /// The one validation path for envelopes from peers (gossip and sync): decode,

@@ -95,7 +95,8 @@ impl EventLoop {
             return;
         }
         let mut channels: Vec<ChannelName> = self.channels.iter().cloned().collect();
-        channels.sort();
+        // Team records first: they admit the authors of everything else.
+        channels.sort_by_key(|c| (c.as_str() != super::team_state::TEAM_CHANNEL, c.clone()));
         debug!(%peer, "sync session started");
         self.sessions.insert(
             peer,
@@ -291,6 +292,14 @@ impl EventLoop {
                     )
                 }
             };
+            if self
+                .sessions
+                .get(&peer)
+                .is_some_and(|s| s.requests >= MAX_REQUESTS)
+            {
+                self.finish_sync(peer, Some(format!("more than {MAX_REQUESTS} requests")));
+                return;
+            }
             self.count_overhead(&request);
             debug!(%peer, request = request_name(&request), "sync request");
             let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
@@ -299,10 +308,6 @@ impl EventLoop {
             };
             session.in_flight.insert(id, pending);
             session.requests += 1;
-            if session.requests > MAX_REQUESTS {
-                self.finish_sync(peer, Some(format!("more than {MAX_REQUESTS} requests")));
-                return;
-            }
         }
     }
 
@@ -379,6 +384,9 @@ impl EventLoop {
             .get_mut(&peer)
             .and_then(|s| s.current.as_mut())
         else {
+            // A late reply for a channel already left (e.g. after `NotFollowed`):
+            // nothing to apply, but the session must move on.
+            self.advance_sync(peer);
             return;
         };
         let channel = channel.clone();
@@ -612,7 +620,7 @@ impl EventLoop {
         *self.counters.entry("sync_payload_bytes").or_default() += payload as u64;
         let mut valid = Vec::with_capacity(batch.len());
         for res in self.validate_batch(batch, channel) {
-            match res {
+            match res.and_then(|env| self.admit(&env).map(|()| env)) {
                 Ok(env) => valid.push(env),
                 Err(EnvelopeError::Expired { .. }) => {
                     *self.counters.entry("expired_on_arrival").or_default() += 1;

@@ -5,8 +5,11 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A bare gossipsub peer (a "test client speaking the wire protocol") connected to `d`
-/// and subscribed to the drill team's `triage` topic, once `d` has seen the subscription.
-async fn raw_gossip_peer(d: &Daemon) -> (Swarm<gossipsub::Behaviour>, gossipsub::IdentTopic) {
+/// and subscribed to `topic`, once `d` has seen the subscription.
+pub(crate) async fn raw_gossip_peer(
+    d: &Daemon,
+    topic: &str,
+) -> (Swarm<gossipsub::Behaviour>, gossipsub::IdentTopic) {
     let key = libp2p::identity::Keypair::generate_ed25519();
     let mut swarm = fieldmesh::transport::build_swarm(key, |_| {
         let cfg = gossipsub::ConfigBuilder::default()
@@ -20,7 +23,7 @@ async fn raw_gossip_peer(d: &Daemon) -> (Swarm<gossipsub::Behaviour>, gossipsub:
             .map_err(str::to_owned)
     })
     .unwrap();
-    let topic = gossipsub::IdentTopic::new("fieldmesh/1/drill/triage");
+    let topic = gossipsub::IdentTopic::new(topic);
     swarm.behaviour_mut().subscribe(&topic).unwrap();
     swarm.dial(d.addr().parse::<Multiaddr>().unwrap()).unwrap();
     tokio::time::timeout(TEN_SECS, async {
@@ -38,7 +41,7 @@ async fn raw_gossip_peer(d: &Daemon) -> (Swarm<gossipsub::Behaviour>, gossipsub:
 }
 
 /// Publishes `data` and keeps the swarm polled until it has been written out.
-async fn publish(
+pub(crate) async fn publish(
     swarm: &mut Swarm<gossipsub::Behaviour>,
     topic: &gossipsub::IdentTopic,
     data: Vec<u8>,
@@ -58,7 +61,7 @@ async fn garbage_envelopes_are_rejected_and_nothing_is_lost() {
     let before = d
         .send("triage", "stored before", Duration::from_secs(600), "p1")
         .await;
-    let (mut swarm, topic) = raw_gossip_peer(&d).await;
+    let (mut swarm, topic) = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
 
     publish(&mut swarm, &topic, b"\x01not an envelope at all".to_vec()).await;
     publish(&mut swarm, &topic, vec![9; 200]).await;

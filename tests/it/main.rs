@@ -20,6 +20,9 @@ mod at_rest;
 /// End-to-end encrypted direct messages through a relay.
 mod dm;
 
+/// Teams: outsider relay, removal with key rotation, invite codes.
+mod teams;
+
 /// CLI exit codes and one-line errors.
 mod cli_errors;
 

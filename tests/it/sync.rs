@@ -157,8 +157,13 @@ async fn kill_9_loses_no_acknowledged_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_never_carries_one_teams_channel_into_another_team() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("fire");
+    let out = crate::harness::cli(&data, &["team", "create", "fire"]);
+    assert!(out.status.success(), "{out:?}");
     let fire = Daemon::spawn(Opts {
         team: Some("fire".into()),
+        data: Some(data),
         ..Opts::default()
     })
     .await;

@@ -1,0 +1,235 @@
+use crate::harness::{cli, wait_for, Daemon, Opts, TEN_SECS};
+use std::path::Path;
+use std::time::Duration;
+
+fn run(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = cli(data, args);
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Creates team `name` in a fresh data dir (admin) and joins `members` fresh dirs to it.
+fn team(name: &str, members: usize) -> (tempfile::TempDir, String, Vec<std::path::PathBuf>) {
+    let root = tempfile::Builder::new().prefix("fmt").tempdir().unwrap();
+    let admin = root.path().join("admin");
+    let id = run(&admin, &["team", "create", name, "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut dirs = vec![admin.clone()];
+    for i in 0..members {
+        let code = run(&admin, &["team", "invite", "--team", name, "--json"])["code"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let dir = root.path().join(format!("m{i}"));
+        run(&dir, &["team", "join", &code, "--json"]);
+        dirs.push(dir);
+    }
+    (root, id, dirs)
+}
+
+fn member(dir: &Path, name: &str, peers: Vec<String>) -> Opts {
+    Opts {
+        data: Some(dir.to_owned()),
+        team: Some(name.into()),
+        peers,
+        ..Opts::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_relays_a_team_but_reads_and_injects_nothing() {
+    let (_root, team_id, dirs) = team("ops", 1);
+    let a = Daemon::spawn(member(&dirs[0], "ops", vec![])).await;
+    let x = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..Opts::default()
+    })
+    .await;
+    let c = Daemon::spawn(member(&dirs[1], "ops", vec![x.addr()])).await;
+    // X joins the team's topics only as a relay, once it sees members subscribe.
+    a.wait_subscribed(&x, "triage").await;
+    c.wait_subscribed(&x, "triage").await;
+    assert!(
+        !c.peers().await.iter().any(|p| p.peer_id == a.peer_id),
+        "C only reaches A through X"
+    );
+    let id = a
+        .send(
+            "triage",
+            "TEAM-SECRET bay 4",
+            Duration::from_secs(600),
+            "p1",
+        )
+        .await;
+    assert_eq!(
+        c.wait_message("triage", &id).await.text,
+        "TEAM-SECRET bay 4"
+    );
+    // X carried it but cannot read it: nothing in its own channels.
+    assert!(x.read("triage").await.is_empty());
+    assert!(
+        x.status()
+            .await
+            .counters
+            .get("relayed_foreign")
+            .copied()
+            .unwrap_or(0)
+            >= 1
+    );
+    // X's own post stays on the drill topic: no member sees it.
+    x.send(
+        "triage",
+        "from the outsider",
+        Duration::from_secs(600),
+        "p1",
+    )
+    .await;
+    // An outsider speaking the wire protocol on the team's topic is refused.
+    let topic = format!("fieldmesh/1/{team_id}/triage");
+    let (mut swarm, topic) = crate::bad_input::raw_gossip_peer(&c, &topic).await;
+    let key = libp2p::identity::ed25519::Keypair::generate();
+    let forged = fieldmesh::gossip::envelope::Envelope::sign(
+        fieldmesh::gossip::envelope::Draft {
+            channel: fieldmesh::gossip::envelope::ChannelName::new("triage").unwrap(),
+            created_at_ms: fieldmesh::store::now_ms(),
+            ttl: Duration::from_secs(60),
+            hop_limit: 8,
+            priority: fieldmesh::gossip::priority::Priority::P1,
+            body: b"injected".to_vec(),
+        },
+        &key,
+    )
+    .unwrap();
+    crate::bad_input::publish(&mut swarm, &topic, forged.as_bytes().to_vec()).await;
+    wait_for(TEN_SECS, "C to refuse the outsider", || async {
+        c.status()
+            .await
+            .rejected
+            .get("not_member")
+            .copied()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    let texts: Vec<String> = c.read("triage").await.into_iter().map(|m| m.text).collect();
+    assert_eq!(texts, vec!["TEAM-SECRET bay 4".to_owned()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_member_gets_nothing_sent_after_removal() {
+    let (_root, _id, dirs) = team("ward", 2);
+    let a = Daemon::spawn(member(&dirs[0], "ward", vec![])).await;
+    let b = Daemon::spawn(member(&dirs[1], "ward", vec![a.addr()])).await;
+    let c = Daemon::spawn(member(&dirs[2], "ward", vec![a.addr()])).await;
+    for d in [&b, &c] {
+        a.wait_subscribed(d, "triage").await;
+        d.wait_subscribed(&a, "triage").await;
+    }
+    // Both members are admitted at A (their join certificates arrived).
+    let hb = b
+        .send("triage", "hello from b", Duration::from_secs(600), "p3")
+        .await;
+    let hc = c
+        .send("triage", "hello from c", Duration::from_secs(600), "p3")
+        .await;
+    a.wait_message("triage", &hb).await;
+    a.wait_message("triage", &hc).await;
+    let out = a.cli(&["team", "remove", &c.peer_id]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // B gets the rotated key; then A's next message is readable by B only.
+    wait_for(TEN_SECS, "B to receive the key update", || async {
+        b.read("team")
+            .await
+            .iter()
+            .any(|m| m.text.contains("rotated"))
+            .then_some(())
+    })
+    .await;
+    let after = a
+        .send("triage", "after removal", Duration::from_secs(600), "p1")
+        .await;
+    assert_eq!(b.wait_message("triage", &after).await.text, "after removal");
+    wait_for(TEN_SECS, "C to hold A's message (ciphertext)", || async {
+        c.read("team")
+            .await
+            .iter()
+            .any(|m| m.text.contains("rotated"))
+            .then_some(())
+    })
+    .await;
+    assert!(
+        !c.read("triage").await.iter().any(|m| m.id == after),
+        "C must not read it"
+    );
+    // C's posts are refused; B and A keep talking.
+    c.send("triage", "still here?", Duration::from_secs(600), "p1")
+        .await;
+    wait_for(TEN_SECS, "A to refuse the removed member", || async {
+        a.status()
+            .await
+            .rejected
+            .get("not_member")
+            .copied()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    let hb2 = b
+        .send("triage", "b after removal", Duration::from_secs(600), "p2")
+        .await;
+    assert_eq!(a.wait_message("triage", &hb2).await.text, "b after removal");
+}
+
+#[test]
+fn bad_invite_codes_are_refused_with_a_clear_error() {
+    let (_root, _id, dirs) = team("gate", 0);
+    let code = run(
+        &dirs[0],
+        &[
+            "team",
+            "invite",
+            "--team",
+            "gate",
+            "--expires",
+            "1ms",
+            "--json",
+        ],
+    )["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let joiner = dirs[0].with_file_name("joiner");
+    let expect = |code: &str, what: &str| {
+        let out = cli(&joiner, &["team", "join", code]);
+        assert_eq!(out.status.code(), Some(2), "{code}");
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(err.contains(what), "{code}: {err}");
+    };
+    // The code expired 1 ms after issue; starting the joining process takes longer.
+    expect(&code, "expired");
+    expect("FM1-NOT-A-CODE", "malformed");
+    let fresh = run(&dirs[0], &["team", "invite", "--team", "gate", "--json"])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut tampered: Vec<char> = fresh.chars().collect();
+    let i = tampered.len() / 2;
+    tampered[i] = if tampered[i] == 'A' { 'B' } else { 'A' };
+    expect(&tampered.into_iter().collect::<String>(), "");
+    // Nothing was joined by any of them.
+    assert!(
+        !joiner.join("vault").exists()
+            || run(&joiner, &["team", "list", "--json"])
+                .as_array()
+                .unwrap()
+                .is_empty()
+    );
+}
