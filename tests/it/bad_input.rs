@@ -14,9 +14,7 @@ pub(crate) async fn raw_gossip_peer(
     let mut swarm = fieldmesh::transport::build_swarm(key, |_| {
         let cfg = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .message_id_fn(|m| {
-                gossipsub::MessageId::new(&fieldmesh::gossip::envelope::id_of_bytes(&m.data).0)
-            })
+            .message_id_fn(|m| fieldmesh::gossip::message_id(&m.data))
             .build()
             .map_err(|e| e.to_string())?;
         gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
@@ -169,4 +167,37 @@ async fn garbage_on_the_control_socket_gets_typed_errors() {
     assert!(reply.contains("bad_request"), "{reply}");
     assert_eq!(d.read("triage").await.len(), 1);
     assert!(d.log().contains("control request rejected"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_envelope_is_delivered_once_and_counted() {
+    let d = Daemon::spawn(Opts::default()).await;
+    let (mut swarm, topic) = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
+    let key = libp2p::identity::ed25519::Keypair::generate();
+    let env = fieldmesh::gossip::envelope::Envelope::sign(
+        fieldmesh::gossip::envelope::Draft {
+            channel: fieldmesh::gossip::envelope::ChannelName::new("triage").unwrap(),
+            created_at_ms: fieldmesh::store::now_ms(),
+            ttl: Duration::from_secs(60),
+            hop_limit: 8,
+            priority: fieldmesh::gossip::priority::Priority::P2,
+            body: b"once".to_vec(),
+        },
+        &key,
+    )
+    .unwrap();
+    publish(&mut swarm, &topic, env.as_bytes().to_vec()).await;
+    d.wait_message("triage", &env.id.to_hex()).await;
+    // The replay changes only the unsigned hop byte, so gossipsub sees a new message
+    // and hands it to validation: same id, already stored.
+    let mut replay = env.as_bytes().to_vec();
+    *replay.last_mut().unwrap() = 1;
+    publish(&mut swarm, &topic, replay).await;
+    let st = wait_for(TEN_SECS, "the replay to be counted", || async {
+        let s = d.status().await;
+        (s.counters.get("duplicate").copied().unwrap_or(0) >= 1).then_some(s)
+    })
+    .await;
+    assert_eq!(st.counters.get("delivered"), Some(&1), "{:?}", st.counters);
+    assert_eq!(d.read("triage").await.len(), 1);
 }
