@@ -233,3 +233,42 @@ fn bad_invite_codes_are_refused_with_a_clear_error() {
                 .is_empty()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_belongs_to_two_teams_and_keeps_them_apart() {
+    let (_r1, _, ops) = team("ops", 1);
+    let (_r2, _, fire) = team("fire", 0);
+    // The ops member also joins fire.
+    let code = run(&fire[0], &["team", "invite", "--team", "fire", "--json"])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    run(&ops[1], &["team", "join", &code, "--json"]);
+    let teams = run(&ops[1], &["team", "list", "--json"]);
+    let names: Vec<&str> = teams
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["team"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["ops", "fire"]);
+    // Run in ops, then in fire: each team's messages stay in its own store.
+    let m = Daemon::spawn(member(&ops[1], "ops", vec![])).await;
+    let in_ops = m
+        .send("triage", "ops only", Duration::from_secs(600), "p2")
+        .await;
+    let (data, _) = m.stop().await;
+    let fire_admin = Daemon::spawn(member(&fire[0], "fire", vec![])).await;
+    let m = Daemon::spawn(member(&data, "fire", vec![fire_admin.addr()])).await;
+    fire_admin.wait_subscribed(&m, "triage").await;
+    m.wait_subscribed(&fire_admin, "triage").await;
+    assert!(
+        m.read("triage").await.is_empty(),
+        "ops messages are not in the fire store"
+    );
+    let in_fire = fire_admin
+        .send("triage", "fire only", Duration::from_secs(600), "p2")
+        .await;
+    assert_eq!(m.wait_message("triage", &in_fire).await.text, "fire only");
+    assert_ne!(in_ops, in_fire);
+}
