@@ -2,6 +2,7 @@
 //! Unix socket, specified in `proto/control.md`) and the views it prints.
 
 pub mod control;
+pub mod export;
 
 use crate::gossip::envelope::Envelope;
 use crate::gossip::priority::Priority;
@@ -63,6 +64,13 @@ pub enum Op {
     TeamRemove {
         /// The member's peer id.
         peer: String,
+    },
+    /// Export a message for the medical record, then delete it everywhere.
+    Transcribe {
+        /// Message id (64 hex).
+        message: String,
+        /// `json` (default) or `fhir`.
+        format: Option<export::ExportFormat>,
     },
     /// Forget the data key: nothing readable until `unlock`.
     Lock,
@@ -171,6 +179,11 @@ pub struct Reply {
 pub enum FollowEvent {
     /// A new message in the followed channel.
     Message(MessageView),
+    /// Messages were transcribed and deleted (ids in hex).
+    Deleted {
+        /// Their ids.
+        ids: Vec<String>,
+    },
     /// Messages expired and were removed (ids in hex).
     Expired {
         /// Their ids.

@@ -4,6 +4,7 @@
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use fieldmesh::api::control::{self, Client};
+use fieldmesh::api::export::ExportFormat;
 use fieldmesh::api::{FollowEvent, MessageView, Op};
 use fieldmesh::config::{self, NodeConfig};
 use fieldmesh::gossip::envelope::ChannelName;
@@ -83,6 +84,17 @@ enum Cmd {
     Status,
     /// Print this node's peer id (works without a running node).
     Id,
+    /// Export a message for the medical record, then delete it from every node.
+    Transcribe {
+        /// Message id (from `read --json`).
+        id: String,
+        /// Write the export to this file (mode 0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        to: Option<PathBuf>,
+        /// `json` or `fhir` (a FHIR R4 Bundle of Communication resources).
+        #[arg(long, default_value = "json")]
+        format: String,
+    },
     /// Lock the running node: it keeps relaying but shows and sends nothing.
     Lock,
     /// Teams: create, invite, join, list, remove a member.
@@ -147,7 +159,11 @@ impl PassphraseArgs {
             Some(f) => {
                 let raw = std::fs::read_to_string(f)
                     .with_context(|| format!("cannot read passphrase file {}", f.display()))?;
-                Some(raw.lines().next().unwrap_or_default().to_owned())
+                let line = raw.lines().next().unwrap_or_default().to_owned();
+                if line.is_empty() {
+                    bail!("passphrase file {} is empty", f.display());
+                }
+                Some(line)
             }
             None => std::env::var("FIELDMESH_PASSPHRASE").ok(),
         };
@@ -204,6 +220,41 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Team(cmd) => team(&data, cmd, cli.json).await,
+        Cmd::Transcribe { id, to, format } => {
+            let format = match format.as_str() {
+                "json" => ExportFormat::Json,
+                "fhir" => ExportFormat::Fhir,
+                other => bail!("--format must be json or fhir, not {other:?}"),
+            };
+            let export = connect(&data)
+                .await?
+                .request(Op::Transcribe {
+                    message: id,
+                    format: Some(format),
+                })
+                .await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            match to {
+                Some(path) => {
+                    use std::io::Write;
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut f = std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .mode(0o600)
+                        .open(&path)
+                        .with_context(|| format!("cannot create {}", path.display()))?;
+                    f.write_all(text.as_bytes())?;
+                    f.sync_all()?;
+                    eprintln!(
+                        "exported to {}; the message is being deleted from every node",
+                        path.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+            Ok(())
+        }
         Cmd::Lock => {
             let res = connect(&data).await?.request(Op::Lock).await?;
             if cli.json {

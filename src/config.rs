@@ -10,8 +10,9 @@ use std::time::Duration;
 /// talks to other fresh installs during an exercise.
 pub const DEFAULT_TEAM: &str = "drill";
 /// Channels every node follows from first start: a drill needs somewhere to talk,
-/// and every node relays and keeps direct messages (`dm`, ciphertext only).
-pub const DEFAULT_CHANNELS: [&str; 3] = ["general", "triage", "dm"];
+/// every node relays and keeps direct messages (`dm`, ciphertext only) and the
+/// tombstones that delete transcribed messages (`tombstone`).
+pub const DEFAULT_CHANNELS: [&str; 4] = ["general", "triage", "dm", "tombstone"];
 /// TTL of a sent message when the user gives none: one shift.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Connected peers at most: a 50-laptop field hospital plus relays, with headroom.

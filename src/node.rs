@@ -12,10 +12,12 @@ pub use command::{NodeEvent, PeerView, StatusView};
 
 use crate::config::NodeConfig;
 use crate::gossip::direct;
+use crate::gossip::envelope::MessageId;
 use crate::gossip::envelope::{
     ChannelName, Draft, Envelope, EnvelopeError, Limits, DEFAULT_HOP_LIMIT, MAX_TTL,
 };
 use crate::gossip::priority::Priority;
+use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::identity::{Identity, Passphrase};
 use crate::store::{now_ms, Inserted, Store, StoreError};
 use command::Command;
@@ -103,9 +105,12 @@ pub enum PublishError {
     /// The node runs no team (drill mode).
     #[error("this node runs the drill team: start it with --team NAME")]
     NoTeam,
-    /// The channel is reserved for team records.
-    #[error("the team channel is reserved for team records")]
+    /// The channel is reserved (`team`, `dm`, `tombstone`: use their commands).
+    #[error("this channel is reserved: use `fieldmesh dm`, `transcribe` or `team`")]
     Reserved,
+    /// The message to transcribe is not held here, or not readable by this node.
+    #[error("no readable message {0} here")]
+    NotFound(String),
     /// The node is shutting down.
     #[error("node stopped")]
     NodeStopped,
@@ -266,7 +271,7 @@ impl NodeHandle {
         if msg.ttl.is_zero() || msg.ttl > MAX_TTL {
             return Err(PublishError::BadTtl { max: MAX_TTL });
         }
-        if msg.channel.as_str() == TEAM_CHANNEL {
+        if [TEAM_CHANNEL, direct::DM_CHANNEL, TOMBSTONE_CHANNEL].contains(&msg.channel.as_str()) {
             return Err(PublishError::Reserved);
         }
         let body = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -303,6 +308,9 @@ impl NodeHandle {
     /// receive the new key, `member` does not.
     pub async fn team_remove(&self, member: &libp2p::PeerId) -> Result<(), PublishError> {
         let member = direct::ed25519_of(member)?;
+        if self.store.is_locked() {
+            return Err(PublishError::Store(StoreError::Locked));
+        }
         let records = match self
             .team
             .write()
@@ -317,6 +325,37 @@ impl NodeHandle {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Exports message `id` for the medical record, then publishes a tombstone that
+    /// deletes it from every store the tombstone reaches (this one at once). The
+    /// tombstone lives until the message would have expired.
+    pub async fn transcribe(
+        &self,
+        id: &MessageId,
+        format: crate::api::export::ExportFormat,
+    ) -> Result<serde_json::Value, PublishError> {
+        let not_found = || PublishError::NotFound(id.to_hex());
+        let env = self.store.get(id)?.ok_or_else(not_found)?;
+        let now = now_ms();
+        if env.is_expired(now) || [TEAM_CHANNEL, TOMBSTONE_CHANNEL].contains(&env.channel.as_str())
+        {
+            return Err(not_found());
+        }
+        let text = self.open_text(&env).ok_or_else(not_found)?;
+        let mut view = crate::api::MessageView::new(&env, now);
+        view.text = String::from_utf8_lossy(&text).into_owned();
+        let export = crate::api::export::export(&[view], format, &self.peer_id().to_string());
+        let tombstone = Tombstone::new(env.id, env.expires_at_ms()).encode();
+        let ttl = Duration::from_millis(env.expires_at_ms().saturating_sub(now).max(1));
+        self.publish_signed(
+            ChannelName::new(TOMBSTONE_CHANNEL)?,
+            tombstone,
+            ttl,
+            env.priority,
+        )
+        .await?;
+        Ok(export)
     }
 
     /// The text of a stored message for this node's user: team channel bodies
@@ -348,6 +387,13 @@ impl NodeHandle {
         ttl: Duration,
         priority: Priority,
     ) -> Result<Published, PublishError> {
+        // Checked again after sealing: the receivers' cap applies to the sealed body.
+        if body.len() > self.limits.max_body_bytes {
+            return Err(PublishError::TooLarge {
+                len: body.len(),
+                max: self.limits.max_body_bytes,
+            });
+        }
         let envelope = Envelope::sign(
             Draft {
                 channel,
@@ -411,13 +457,8 @@ impl NodeHandle {
         priority: Priority,
     ) -> Result<Published, PublishError> {
         let body = direct::seal_body(self.identity.signing_key(), to, text)?;
-        self.publish(Outgoing {
-            channel: ChannelName::new(direct::DM_CHANNEL)?,
-            body,
-            ttl,
-            priority,
-        })
-        .await
+        self.publish_signed(ChannelName::new(direct::DM_CHANNEL)?, body, ttl, priority)
+            .await
     }
 
     /// The text of a `dm`-channel envelope if it is addressed to this node and opens

@@ -76,6 +76,8 @@ pub struct Store {
     by_channel: sled::Tree,
     expiry: sled::Tree,
     channels: sled::Tree,
+    /// Transcribed-and-deleted message ids → until when to refuse them (big-endian ms).
+    tombstones: sled::Tree,
 }
 
 /// Key in `by_channel`: channel, a 0 byte, created-at (big endian) and id, so a
@@ -120,6 +122,7 @@ impl Store {
             by_channel: db.open_tree("by_channel")?,
             expiry: db.open_tree("expiry")?,
             channels: db.open_tree("channels")?,
+            tombstones: db.open_tree("tombstones")?,
             db,
         })
     }
@@ -334,8 +337,45 @@ impl Store {
         Ok(out)
     }
 
+    /// Deletes message `id` (after transcription) and remembers until `until_ms` that
+    /// it must not be stored again. Returns whether the message was held.
+    pub fn delete_for_tombstone(&self, id: &MessageId, until_ms: u64) -> Result<bool, StoreError> {
+        self.tombstones.insert(id.0, &until_ms.to_be_bytes())?;
+        let Some(env) = self.get(id).ok().flatten() else {
+            // Unreadable or absent: drop what there is without its details.
+            return Ok(self.messages.remove(id.0)?.is_some());
+        };
+        let ck = channel_key(&env.channel, env.created_at_ms, id);
+        let ek = expiry_key(env.expires_at_ms(), id);
+        (&self.messages, &self.by_channel, &self.expiry).transaction(
+            |(messages, by_channel, expiry)| {
+                messages.remove(&id.0)?;
+                by_channel.remove(ck.as_slice())?;
+                expiry.remove(&ek[..])?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            },
+        )?;
+        Ok(true)
+    }
+
+    /// Whether `id` was transcribed and deleted (and must not be stored again).
+    pub fn is_tombstoned(&self, id: &MessageId) -> Result<bool, StoreError> {
+        Ok(self.tombstones.contains_key(id.0)?)
+    }
+
     /// Deletes every message whose expiry is at or before `now_ms`; returns their ids.
+    /// Tombstone entries past their time go too.
     pub fn sweep_expired(&self, now_ms: u64) -> Result<Vec<MessageId>, StoreError> {
+        for entry in self.tombstones.iter() {
+            let (k, until) = entry?;
+            let until = until
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_be_bytes);
+            if until.is_none_or(|u| u <= now_ms) {
+                self.tombstones.remove(k)?;
+            }
+        }
         let mut removed = Vec::new();
         let end = (now_ms.saturating_add(1)).to_be_bytes();
         for entry in self.expiry.range(..end.as_slice()) {

@@ -48,7 +48,7 @@ pub enum ControlError {
         source: std::io::Error,
     },
     /// The node answered with an error.
-    #[error("{0}")]
+    #[error(transparent)]
     Api(#[from] ApiError),
     /// The node's reply could not be understood.
     #[error("bad reply from node: {0}")]
@@ -219,6 +219,9 @@ async fn follow(
                     None => continue,
                 }
             }
+            Ok(NodeEvent::Deleted(id)) => FollowEvent::Deleted {
+                ids: vec![id.to_hex()],
+            },
             Ok(NodeEvent::Expired(ids)) => FollowEvent::Expired {
                 ids: ids.iter().map(|i| i.to_hex()).collect(),
             },
@@ -257,13 +260,14 @@ async fn handle(
             let published = node
                 .publish(Outgoing {
                     channel,
-                    body: text.into_bytes(),
+                    body: text.clone().into_bytes(),
                     ttl,
                     priority: priority.unwrap_or(Priority::P3),
                 })
                 .await
                 .map_err(publish_error)?;
-            let view = MessageView::new(&published.envelope, now_ms());
+            let mut view = MessageView::new(&published.envelope, now_ms());
+            view.text = text;
             json(Ok(
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
             ))
@@ -304,6 +308,16 @@ async fn handle(
                 .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
             node.team_remove(&member).await.map_err(publish_error)?;
             json(Ok(serde_json::json!({"removed": peer})))
+        }
+        Op::Transcribe { message, format } => {
+            let id: crate::gossip::envelope::MessageId = message
+                .parse()
+                .map_err(|e| ApiError::new("bad_request", e))?;
+            let export = node
+                .transcribe(&id, format.unwrap_or_default())
+                .await
+                .map_err(publish_error)?;
+            json(Ok(export))
         }
         Op::Lock => {
             node.lock();
@@ -384,10 +398,14 @@ fn publish_code(e: &PublishError) -> &'static str {
         PublishError::Envelope(_) => "bad_envelope",
         PublishError::Store(_) => "store",
         PublishError::NodeStopped => "node_stopped",
+        PublishError::Dm(crate::gossip::direct::DmError::Crypto(
+            crate::crypto::CryptoError::TooLarge { .. },
+        )) => "too_large",
         PublishError::Dm(_) => "bad_peer",
         PublishError::Team(e) => e.code(),
         PublishError::NoTeam => "no_team",
         PublishError::Reserved => "reserved_channel",
+        PublishError::NotFound(_) => "not_found",
     }
 }
 

@@ -273,6 +273,9 @@ pub enum EnvelopeError {
     /// certificate, or removed).
     #[error("author is not a member of this team")]
     NotMember,
+    /// A body on the `tombstone` channel is not a tombstone.
+    #[error("malformed tombstone")]
+    BadTombstone,
     /// A record on the team channel did not verify (bad signature, wrong team, ...).
     #[error("invalid team record: {0}")]
     TeamRecord(&'static str),
@@ -296,6 +299,7 @@ impl EnvelopeError {
             EnvelopeError::FromFuture { .. } => "from_future",
             EnvelopeError::ChannelMismatch => "channel_mismatch",
             EnvelopeError::NotMember => "not_member",
+            EnvelopeError::BadTombstone => "bad_tombstone",
             EnvelopeError::TeamRecord(_) => "bad_team_record",
         }
     }

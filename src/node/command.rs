@@ -45,6 +45,8 @@ pub enum NodeEvent {
     Delivered(Box<Envelope>),
     /// Messages expired and were deleted.
     Expired(Vec<MessageId>),
+    /// A message was transcribed elsewhere (or here) and deleted by its tombstone.
+    Deleted(MessageId),
     /// A peer connected.
     PeerConnected(PeerId),
     /// A peer's last connection closed.

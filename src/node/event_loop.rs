@@ -10,6 +10,7 @@ use super::{SharedTeam, SpawnError};
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
+use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
 use crate::store::{now_ms, Inserted, Store, StoreError, Sweeper};
@@ -291,6 +292,7 @@ impl EventLoop {
         // A send to a dropped `reply` is ignored everywhere below: the caller left.
         match cmd {
             Command::Publish { envelope, reply } => {
+                self.apply_tombstone(&envelope);
                 self.subscribe(envelope.channel.clone());
                 self.sweeper.note_expiry(envelope.expires_at_ms(), now_ms());
                 let topic = gossip::topic(&self.team, &envelope.channel);
@@ -587,6 +589,9 @@ impl EventLoop {
     /// applied (and must verify); other authors must be admitted; DMs pass (sealed
     /// to their recipient). Always `Ok` in the drill team.
     pub(super) fn admit(&self, env: &Envelope) -> Result<(), EnvelopeError> {
+        if env.channel.as_str() == TOMBSTONE_CHANNEL && Tombstone::decode(&env.body).is_err() {
+            return Err(EnvelopeError::BadTombstone);
+        }
         let mut guard = self.team_state.write().unwrap_or_else(|p| p.into_inner());
         let Some(team) = guard.as_mut() else {
             return Ok(());
@@ -698,6 +703,10 @@ impl EventLoop {
     /// Stores a validated envelope; on a new message counts it under `counter`,
     /// arms the sweeper and broadcasts `Delivered`.
     pub(super) fn store_new(&mut self, env: Envelope, counter: &'static str) -> Stored {
+        if self.store.is_tombstoned(&env.id).unwrap_or(false) {
+            self.bump("tombstoned_refused");
+            return Stored::Duplicate;
+        }
         match self.store.insert(&env) {
             Ok(Inserted::New) => {
                 self.on_stored(env, counter);
@@ -717,10 +726,32 @@ impl EventLoop {
 
     /// Bookkeeping for a newly stored message: sweeper deadline, counter, event.
     pub(super) fn on_stored(&mut self, env: Envelope, counter: &'static str) {
+        self.apply_tombstone(&env);
         self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
         self.bump(counter);
         debug!(id = %env.id, via = counter, "stored");
         let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
+    }
+
+    /// If `env` is a tombstone, deletes its target here and says so.
+    pub(super) fn apply_tombstone(&mut self, env: &Envelope) {
+        if env.channel.as_str() != TOMBSTONE_CHANNEL {
+            return;
+        }
+        let Ok(t) = Tombstone::decode(&env.body) else {
+            return; // refused at validation; stored bytes are ours
+        };
+        match self
+            .store
+            .delete_for_tombstone(&t.target_id(), t.target_expires_at_ms)
+        {
+            Ok(held) => {
+                debug!(target = %t.target_id(), held, "transcribed message deleted");
+                self.bump("deleted_by_tombstone");
+                let _ = self.events_tx.send(NodeEvent::Deleted(t.target_id()));
+            }
+            Err(e) => warn!(error = %e, "tombstone could not be applied"),
+        }
     }
 
     /// Logs and counts a typed rejection of a peer's envelope.

@@ -16,9 +16,12 @@ use libp2p::identity::ed25519;
 /// The reserved channel of team records (rosters, join certificates, key updates).
 pub const TEAM_CHANNEL: &str = "team";
 /// Channels whose bodies are not sealed with the team key: DMs are sealed to their
-/// recipient, team records are signed and public to the team's relays.
+/// recipient; team records and tombstones (a message id) are signed and readable
+/// by relays.
 fn is_plain_channel(channel: &str) -> bool {
-    channel == TEAM_CHANNEL || channel == crate::gossip::direct::DM_CHANNEL
+    channel == TEAM_CHANNEL
+        || channel == crate::gossip::direct::DM_CHANNEL
+        || channel == crate::gossip::tombstone::TOMBSTONE_CHANNEL
 }
 
 /// A team the node is running in.

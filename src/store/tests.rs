@@ -176,3 +176,19 @@ fn records_are_sealed_and_a_locked_store_refuses_reads_and_writes() {
     assert!(matches!(s.get(&e.id), Err(StoreError::Corrupt { .. })));
     assert_eq!(s.len(), 1);
 }
+
+#[test]
+fn a_tombstoned_message_is_deleted_and_never_stored_again_until_expiry() {
+    let (_d, s) = open();
+    let e = env("triage", 1000, 60_000, "to transcribe");
+    s.insert(&e).unwrap();
+    assert!(s.delete_for_tombstone(&e.id, 61_000).unwrap());
+    assert_eq!(s.get(&e.id).unwrap(), None);
+    assert!(s.read_channel(&e.channel, 2000, 10).unwrap().is_empty());
+    assert!(s.index_entries(&e.channel, 2000).unwrap().is_empty());
+    assert!(s.is_tombstoned(&e.id).unwrap());
+    s.sweep_expired(60_999).unwrap();
+    assert!(s.is_tombstoned(&e.id).unwrap());
+    s.sweep_expired(61_000).unwrap();
+    assert!(!s.is_tombstoned(&e.id).unwrap());
+}

@@ -23,6 +23,9 @@ mod dm;
 /// Teams: outsider relay, removal with key rotation, invite codes.
 mod teams;
 
+/// Transcribe: FHIR export, deletion everywhere, catch-up of the tombstone.
+mod transcribe;
+
 /// CLI exit codes and one-line errors.
 mod cli_errors;
 
