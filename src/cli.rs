@@ -198,6 +198,16 @@ struct UpArgs {
     /// Largest message body in bytes accepted or sent.
     #[arg(long, default_value_t = fieldmesh::gossip::envelope::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
+    /// Longest TTL this team allows (sends over it are refused, and so are peers'
+    /// messages over it); set the same on every node of the team.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    max_ttl: Option<Duration>,
+    /// Default TTL of sends that name none.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    default_ttl: Option<Duration>,
+    /// Per-channel default TTL, e.g. `triage=2h` (repeatable).
+    #[arg(long = "channel-ttl", value_name = "CHANNEL=DURATION")]
+    channel_ttls: Vec<String>,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -609,6 +619,24 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);
     }
     cfg.max_body_bytes = args.max_body_bytes;
+    if let Some(max) = args.max_ttl {
+        if max.is_zero() || max > fieldmesh::gossip::envelope::MAX_TTL {
+            bail!("--max-ttl must be between 1 ms and 7 days");
+        }
+        cfg.ttl.max = max;
+    }
+    if let Some(d) = args.default_ttl {
+        cfg.ttl.default = d;
+    }
+    for spec in &args.channel_ttls {
+        let (ch, dur) = spec
+            .split_once('=')
+            .with_context(|| format!("--channel-ttl {spec:?}: expected CHANNEL=DURATION"))?;
+        let ch = ChannelName::new(ch).with_context(|| format!("--channel-ttl {spec:?}"))?;
+        let dur =
+            humantime::parse_duration(dur).with_context(|| format!("--channel-ttl {spec:?}"))?;
+        cfg.ttl.per_channel.insert(ch, dur);
+    }
 
     let socket = cfg.control_socket();
     if Client::connect(data, &socket).await.is_ok() {
@@ -638,8 +666,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     })?;
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
-    let control =
-        control::serve(&socket, node.clone(), config::DEFAULT_TTL, shutdown.clone()).await?;
+    let control = control::serve(&socket, node.clone(), shutdown.clone()).await?;
 
     let listen: Vec<String> = node.listen_addrs().iter().map(|a| a.to_string()).collect();
     if json {

@@ -43,6 +43,8 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// Connected peers at most.
     pub max_peers: u32,
+    /// TTL rules: default, per-channel defaults and the maximum.
+    pub ttl: TtlPolicy,
     /// The team to run in (its tag then is the team id); `None` runs the drill team
     /// `team`, whose channels are not team-encrypted.
     pub team_entry: Option<crate::identity::TeamEntry>,
@@ -65,6 +67,7 @@ impl NodeConfig {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_peers: DEFAULT_MAX_PEERS,
+            ttl: TtlPolicy::default(),
             team_entry: None,
         }
     }
@@ -86,4 +89,101 @@ pub fn default_listen() -> Vec<Multiaddr> {
 /// The data dir used when `--data` is not given: `$XDG_DATA_HOME/fieldmesh`.
 pub fn default_data_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("org", "fieldmesh", "fieldmesh").map(|d| d.data_dir().to_owned())
+}
+
+/// How long messages live: a default, per-channel defaults, and a maximum that a
+/// team sets on every node (`--max-ttl`): sends over it are refused, and so are
+/// envelopes from peers over it.
+#[derive(Clone, Debug)]
+pub struct TtlPolicy {
+    /// TTL of a send that names none, unless its channel has its own.
+    pub default: Duration,
+    /// Per-channel defaults.
+    pub per_channel: std::collections::HashMap<ChannelName, Duration>,
+    /// Longest TTL accepted (at most the protocol's 7 days).
+    pub max: Duration,
+}
+
+impl Default for TtlPolicy {
+    fn default() -> Self {
+        TtlPolicy {
+            default: DEFAULT_TTL,
+            per_channel: std::collections::HashMap::new(),
+            max: crate::gossip::envelope::MAX_TTL,
+        }
+    }
+}
+
+impl TtlPolicy {
+    /// The TTL for a send on `channel` that asked for `requested`.
+    pub fn resolve(
+        &self,
+        channel: &ChannelName,
+        requested: Option<Duration>,
+    ) -> Result<Duration, TtlError> {
+        // A default never exceeds the maximum; an explicit request over it is refused.
+        let ttl = requested.unwrap_or_else(|| {
+            (*self.per_channel.get(channel).unwrap_or(&self.default)).min(self.max)
+        });
+        if ttl.is_zero() {
+            return Err(TtlError::Zero);
+        }
+        if ttl > self.max {
+            return Err(TtlError::OverMax { ttl, max: self.max });
+        }
+        Ok(ttl)
+    }
+}
+
+/// A TTL the policy refuses.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TtlError {
+    /// Zero.
+    #[error("ttl must be at least 1 ms")]
+    Zero,
+    /// Longer than the team maximum.
+    #[error("ttl {} is over this team's maximum of {}", humantime::format_duration(*.ttl), humantime::format_duration(*.max))]
+    OverMax {
+        /// Asked for.
+        ttl: Duration,
+        /// The maximum.
+        max: Duration,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_policy_uses_channel_defaults_and_refuses_over_max() {
+        let mut p = TtlPolicy {
+            max: Duration::from_secs(3600),
+            ..TtlPolicy::default()
+        };
+        let triage = ChannelName::new("triage").unwrap();
+        p.per_channel
+            .insert(triage.clone(), Duration::from_secs(300));
+        assert_eq!(p.resolve(&triage, None), Ok(Duration::from_secs(300)));
+        let general = ChannelName::new("general").unwrap();
+        assert_eq!(
+            p.resolve(&general, None),
+            Ok(Duration::from_secs(3600)),
+            "the 12 h default is capped at a 1 h maximum"
+        );
+        assert_eq!(
+            p.resolve(&general, Some(Duration::from_secs(60))),
+            Ok(Duration::from_secs(60))
+        );
+        assert!(p
+            .resolve(&general, Some(Duration::from_secs(7200)))
+            .unwrap_err()
+            .to_string()
+            .contains("over this team's maximum of 1h"));
+        assert_eq!(
+            p.resolve(&general, Some(Duration::ZERO)),
+            Err(TtlError::Zero)
+        );
+    }
 }

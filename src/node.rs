@@ -203,6 +203,7 @@ impl Node {
             },
             listen,
             team,
+            ttl: config.ttl.clone(),
         };
         let task = tokio::spawn(event_loop.run());
         // Announce ourselves to the team: the admin's first roster, a joiner's
@@ -256,6 +257,7 @@ pub struct NodeHandle {
     limits: Limits,
     listen: Vec<Multiaddr>,
     team: SharedTeam,
+    ttl: crate::config::TtlPolicy,
 }
 
 impl NodeHandle {
@@ -268,8 +270,10 @@ impl NodeHandle {
                 max: self.limits.max_body_bytes,
             });
         }
-        if msg.ttl.is_zero() || msg.ttl > MAX_TTL {
-            return Err(PublishError::BadTtl { max: MAX_TTL });
+        if msg.ttl.is_zero() || msg.ttl > self.ttl.max.min(MAX_TTL) {
+            return Err(PublishError::BadTtl {
+                max: self.ttl.max.min(MAX_TTL),
+            });
         }
         if [TEAM_CHANNEL, direct::DM_CHANNEL, TOMBSTONE_CHANNEL].contains(&msg.channel.as_str()) {
             return Err(PublishError::Reserved);
@@ -416,6 +420,11 @@ impl NodeHandle {
         .await?;
         let sent_to = rx.await.map_err(|_| PublishError::NodeStopped)?;
         Ok(Published { envelope, sent_to })
+    }
+
+    /// The node's TTL rules (defaults and maximum).
+    pub fn ttl_policy(&self) -> &crate::config::TtlPolicy {
+        &self.ttl
     }
 
     /// Forgets the store's data key: nothing can be read or sent until

@@ -3,7 +3,9 @@
 //! is what the CLI uses.
 
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
-use crate::gossip::envelope::{ChannelName, Envelope, MAX_TTL};
+use crate::config::TtlError;
+use crate::gossip::direct::DM_CHANNEL;
+use crate::gossip::envelope::{ChannelName, Envelope};
 use crate::gossip::priority::Priority;
 use crate::identity::{IdentityError, Passphrase};
 use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError, UnlockError};
@@ -60,7 +62,6 @@ pub enum ControlError {
 pub async fn serve(
     path: &Path,
     node: NodeHandle,
-    default_ttl: Duration,
     shutdown: CancellationToken,
 ) -> Result<TaskTracker, ControlError> {
     let io = |source| ControlError::Io {
@@ -98,7 +99,7 @@ pub async fn serve(
             let (node, shutdown) = (node.clone(), shutdown.clone());
             inner.spawn(async move {
                 let _permit = permit;
-                if let Err(e) = serve_client(stream, node, default_ttl, shutdown).await {
+                if let Err(e) = serve_client(stream, node, shutdown).await {
                     tracing::debug!(error = %e, "control client ended");
                 }
             });
@@ -112,7 +113,6 @@ pub async fn serve(
 async fn serve_client(
     stream: UnixStream,
     node: NodeHandle,
-    default_ttl: Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let (rd, wr) = stream.into_split();
@@ -182,7 +182,7 @@ async fn serve_client(
             )
             .await;
         }
-        let reply = match handle(&node, req.op, default_ttl).await {
+        let reply = match handle(&node, req.op).await {
             Ok(v) => ok_reply(req.id, v),
             Err(e) => Reply {
                 id: Some(req.id),
@@ -239,11 +239,7 @@ async fn follow(
     }
 }
 
-async fn handle(
-    node: &NodeHandle,
-    op: Op,
-    default_ttl: Duration,
-) -> Result<serde_json::Value, ApiError> {
+async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError> {
     let json = |v: Result<serde_json::Value, serde_json::Error>| {
         v.map_err(|e| ApiError::new("internal", e))
     };
@@ -256,7 +252,7 @@ async fn handle(
         } => {
             let channel =
                 ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
-            let ttl = ttl_of(ttl_ms, default_ttl)?;
+            let ttl = ttl_of(node, &channel, ttl_ms)?;
             let published = node
                 .publish(Outgoing {
                     channel,
@@ -291,7 +287,11 @@ async fn handle(
             let to: libp2p::PeerId = peer
                 .parse()
                 .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
-            let ttl = ttl_of(ttl_ms, default_ttl)?;
+            let ttl = ttl_of(
+                node,
+                &ChannelName::new(DM_CHANNEL).map_err(|e| ApiError::new("internal", e))?,
+                ttl_ms,
+            )?;
             let published = node
                 .send_dm(&to, text.as_bytes(), ttl, priority.unwrap_or(Priority::P3))
                 .await
@@ -363,16 +363,18 @@ fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> 
     Some(view)
 }
 
-/// The TTL a send asked for, or the default; refused outside 1 ms ..= 7 days.
-fn ttl_of(ttl_ms: Option<u64>, default_ttl: Duration) -> Result<Duration, ApiError> {
-    let ttl = ttl_ms.map(Duration::from_millis).unwrap_or(default_ttl);
-    if ttl.is_zero() || ttl > MAX_TTL {
-        return Err(ApiError::new(
-            "bad_ttl",
-            "ttl must be between 1 ms and 7 days",
-        ));
-    }
-    Ok(ttl)
+/// The TTL a send asked for, or the channel's default, under the node's policy.
+fn ttl_of(
+    node: &NodeHandle,
+    channel: &ChannelName,
+    ttl_ms: Option<u64>,
+) -> Result<Duration, ApiError> {
+    node.ttl_policy()
+        .resolve(channel, ttl_ms.map(Duration::from_millis))
+        .map_err(|e| match e {
+            TtlError::OverMax { .. } => ApiError::new("ttl_over_max", e),
+            other => ApiError::new("bad_ttl", other),
+        })
 }
 
 fn publish_error(e: PublishError) -> ApiError {

@@ -273,6 +273,14 @@ pub enum EnvelopeError {
     /// certificate, or removed).
     #[error("author is not a member of this team")]
     NotMember,
+    /// TTL longer than this node's (the team's) maximum.
+    #[error("ttl of {ttl_ms} ms is over the maximum of {max_ms} ms")]
+    TtlOverMax {
+        /// TTL received.
+        ttl_ms: u64,
+        /// The maximum.
+        max_ms: u64,
+    },
     /// A body on the `tombstone` channel is not a tombstone.
     #[error("malformed tombstone")]
     BadTombstone,
@@ -299,6 +307,7 @@ impl EnvelopeError {
             EnvelopeError::FromFuture { .. } => "from_future",
             EnvelopeError::ChannelMismatch => "channel_mismatch",
             EnvelopeError::NotMember => "not_member",
+            EnvelopeError::TtlOverMax { .. } => "ttl_over_max",
             EnvelopeError::BadTombstone => "bad_tombstone",
             EnvelopeError::TeamRecord(_) => "bad_team_record",
         }

@@ -79,6 +79,8 @@ pub(super) struct EventLoop {
     /// Other teams' topics we subscribed to only to relay their ciphertext.
     foreign_topics: HashSet<gossipsub::TopicHash>,
     pub(super) team: TeamTag,
+    /// Longest TTL accepted from peers (the team's maximum).
+    max_ttl: Duration,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
@@ -227,6 +229,7 @@ impl EventLoop {
             store,
             team_state,
             foreign_topics: HashSet::new(),
+            max_ttl: config.ttl.max,
             team: config.team.clone(),
             name: config.name.clone(),
             limits: Limits {
@@ -589,6 +592,13 @@ impl EventLoop {
     /// applied (and must verify); other authors must be admitted; DMs pass (sealed
     /// to their recipient). Always `Ok` in the drill team.
     pub(super) fn admit(&self, env: &Envelope) -> Result<(), EnvelopeError> {
+        let max_ms = u64::try_from(self.max_ttl.as_millis()).unwrap_or(u64::MAX);
+        if env.ttl_ms > max_ms {
+            return Err(EnvelopeError::TtlOverMax {
+                ttl_ms: env.ttl_ms,
+                max_ms,
+            });
+        }
         if env.channel.as_str() == TOMBSTONE_CHANNEL && Tombstone::decode(&env.body).is_err() {
             return Err(EnvelopeError::BadTombstone);
         }

@@ -118,3 +118,31 @@ async fn read_follow_streams_new_messages() {
     assert_eq!(m["id"], new.as_str());
     assert_eq!(m["text"], "new");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_defaults_per_channel_and_the_team_maximum() {
+    let d = Daemon::spawn(Opts {
+        extra: ["--max-ttl", "1h", "--channel-ttl", "triage=5m"]
+            .map(String::from)
+            .to_vec(),
+        ..Opts::default()
+    })
+    .await;
+    let out = d.cli(&["send", "triage", "x", "--ttl", "2h"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("over this team's maximum of 1h"), "{err}");
+    assert!(d.cli(&["send", "triage", "five minutes"]).status.success());
+    assert!(d.cli(&["send", "general", "capped"]).status.success());
+    let ttl_of = |channel: &str| {
+        let out = d.cli(&["read", channel, "--json"]);
+        let msgs: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+        msgs[0]["ttl_ms"].as_u64().unwrap()
+    };
+    assert_eq!(ttl_of("triage"), 300_000, "per-channel default");
+    assert_eq!(
+        ttl_of("general"),
+        3_600_000,
+        "global default capped at the maximum"
+    );
+}

@@ -55,6 +55,8 @@ pub struct Opts {
     pub team: Option<String>,
     /// A passphrase, passed through a `--passphrase-file` (default: drill mode).
     pub passphrase: Option<String>,
+    /// More `up` arguments.
+    pub extra: Vec<String>,
 }
 
 /// A running `fieldmesh up` child process; killed on drop.
@@ -105,6 +107,7 @@ impl Daemon {
         if let Some(t) = &opts.team {
             args.extend(["--team".into(), t.clone()]);
         }
+        args.extend(opts.extra.iter().cloned());
         if let Some(p) = &opts.passphrase {
             let file = data.with_extension("pass");
             std::fs::create_dir_all(file.parent().unwrap()).unwrap();
