@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod export;
+pub mod notify;
 
 use crate::gossip::envelope::Envelope;
 use crate::gossip::priority::Priority;

@@ -202,6 +202,13 @@ struct UpArgs {
     /// messages over it); set the same on every node of the team.
     #[arg(long, value_parser = humantime::parse_duration)]
     max_ttl: Option<Duration>,
+    /// Raise desktop notifications for new messages: priority and channel only.
+    #[arg(long)]
+    notify: bool,
+    /// With --notify: include a 40-character text preview (drills only: it can put
+    /// patient details on a lock screen).
+    #[arg(long, requires = "notify")]
+    notify_detail: bool,
     /// Default TTL of sends that name none.
     #[arg(long, value_parser = humantime::parse_duration)]
     default_ttl: Option<Duration>,
@@ -668,6 +675,19 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control = control::serve(&socket, node.clone(), shutdown.clone()).await?;
 
+    if args.notify {
+        let detail = if args.notify_detail {
+            tracing::warn!("--notify-detail: notifications show message text (drills only)");
+            fieldmesh::api::notify::Detail::DrillPreview
+        } else {
+            fieldmesh::api::notify::Detail::Safe
+        };
+        control.spawn(fieldmesh::api::notify::run(
+            node.clone(),
+            detail,
+            shutdown.clone(),
+        ));
+    }
     let listen: Vec<String> = node.listen_addrs().iter().map(|a| a.to_string()).collect();
     if json {
         let ready = serde_json::json!({
