@@ -61,6 +61,13 @@ pub enum Op {
     },
     /// Connected peers.
     Peers,
+    /// An invite code for the node's running team (admin only), with its newest key.
+    TeamInvite {
+        /// Team name or id; must be the team the node runs.
+        team: String,
+        /// Expiry, Unix ms.
+        expires_at_ms: u64,
+    },
     /// Remove a member from the node's team and rotate the key (admin only).
     TeamRemove {
         /// The member's peer id.

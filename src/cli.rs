@@ -243,24 +243,40 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 "fhir" => ExportFormat::Fhir,
                 other => bail!("--format must be json or fhir, not {other:?}"),
             };
+            // Create the export file first: if it cannot be written, nothing is deleted.
+            let file = match &to {
+                Some(path) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    Some(
+                        std::fs::OpenOptions::new()
+                            .write(true)
+                            .create_new(true)
+                            .mode(0o600)
+                            .open(path)
+                            .with_context(|| format!("cannot create {}", path.display()))?,
+                    )
+                }
+                None => None,
+            };
             let export = connect(&data)
                 .await?
                 .request(Op::Transcribe {
                     message: id,
                     format: Some(format),
                 })
-                .await?;
+                .await;
+            let export = match (export, &to) {
+                (Ok(e), _) => e,
+                (Err(e), Some(path)) => {
+                    let _ = std::fs::remove_file(path);
+                    return Err(e.into());
+                }
+                (Err(e), None) => return Err(e.into()),
+            };
             let text = serde_json::to_string_pretty(&export)?;
-            match to {
-                Some(path) => {
+            match (file, to) {
+                (Some(mut f), Some(path)) => {
                     use std::io::Write;
-                    use std::os::unix::fs::OpenOptionsExt;
-                    let mut f = std::fs::OpenOptions::new()
-                        .write(true)
-                        .create_new(true)
-                        .mode(0o600)
-                        .open(&path)
-                        .with_context(|| format!("cannot create {}", path.display()))?;
                     f.write_all(text.as_bytes())?;
                     f.sync_all()?;
                     eprintln!(
@@ -268,7 +284,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                         path.display()
                     );
                 }
-                None => println!("{text}"),
+                _ => println!("{text}"),
             }
             Ok(())
         }
@@ -437,20 +453,37 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
             expires,
             passphrase,
         } => {
-            let vault = open(&passphrase)?;
-            let entry = find_team(&vault.teams, &team)?;
-            let me = vault.identity.signing_key();
-            if me.public().to_bytes() != entry.admin {
-                bail!("only the admin of {} can invite", entry.name);
-            }
             let expires_at =
                 now_ms().saturating_add(u64::try_from(expires.as_millis()).unwrap_or(u64::MAX));
-            let key = TeamKey {
-                epoch: entry.epoch,
-                key: entry.key,
+            // A node running in this team knows its newest key (after rotations):
+            // ask it first; otherwise use the key kept in the vault.
+            let running = match Client::connect(data, &data.join(config::CONTROL_SOCKET)).await {
+                Ok(mut c) => c
+                    .request(Op::TeamInvite {
+                        team: team.clone(),
+                        expires_at_ms: expires_at,
+                    })
+                    .await
+                    .ok()
+                    .and_then(|v| v["code"].as_str().map(str::to_owned)),
+                Err(_) => None,
             };
-            let invite = Invite::issue(me, TeamId(entry.id), &entry.name, &key, expires_at)?;
-            let code = invite.to_code();
+            let code = match running {
+                Some(code) => code,
+                None => {
+                    let vault = open(&passphrase)?;
+                    let entry = find_team(&vault.teams, &team)?;
+                    let me = vault.identity.signing_key();
+                    if me.public().to_bytes() != entry.admin {
+                        bail!("only the admin of {} can invite", entry.name);
+                    }
+                    let key = TeamKey {
+                        epoch: entry.epoch,
+                        key: entry.key,
+                    };
+                    Invite::issue(me, TeamId(entry.id), &entry.name, &key, expires_at)?.to_code()
+                }
+            };
             if json {
                 println!(
                     "{}",

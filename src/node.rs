@@ -308,6 +308,14 @@ impl NodeHandle {
         Ok(published)
     }
 
+    /// Admin only: an invite code for the running team `which`, with its newest key.
+    pub fn team_invite(&self, which: &str, expires_at_ms: u64) -> Result<String, PublishError> {
+        match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) if t.is_named(which) => Ok(t.invite(expires_at_ms)?.to_code()),
+            _ => Err(PublishError::NoTeam),
+        }
+    }
+
     /// Admin only: removes `member` from the team and rotates the key; members
     /// receive the new key, `member` does not.
     pub async fn team_remove(&self, member: &libp2p::PeerId) -> Result<(), PublishError> {
@@ -325,8 +333,13 @@ impl NodeHandle {
             None => return Err(PublishError::NoTeam),
         };
         for body in records {
-            self.publish_signed(ChannelName::new(TEAM_CHANNEL)?, body, MAX_TTL, Priority::P1)
-                .await?;
+            self.publish_signed(
+                ChannelName::new(TEAM_CHANNEL)?,
+                body,
+                self.record_ttl(),
+                Priority::P1,
+            )
+            .await?;
         }
         Ok(())
     }
@@ -420,6 +433,11 @@ impl NodeHandle {
         .await?;
         let sent_to = rx.await.map_err(|_| PublishError::NodeStopped)?;
         Ok(Published { envelope, sent_to })
+    }
+
+    /// TTL of team records: as long as the team allows.
+    fn record_ttl(&self) -> Duration {
+        self.ttl.max.min(MAX_TTL)
     }
 
     /// The node's TTL rules (defaults and maximum).

@@ -302,6 +302,17 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
             ))
         }
+        Op::TeamInvite {
+            team,
+            expires_at_ms,
+        } => {
+            let code = node
+                .team_invite(&team, expires_at_ms)
+                .map_err(publish_error)?;
+            json(Ok(
+                serde_json::json!({"code": code, "expires_at_ms": expires_at_ms}),
+            ))
+        }
         Op::TeamRemove { peer } => {
             let member: libp2p::PeerId = peer
                 .parse()

@@ -751,6 +751,20 @@ impl EventLoop {
         let Ok(t) = Tombstone::decode(&env.body) else {
             return; // refused at validation; stored bytes are ours
         };
+        // Only ordinary messages are transcribed: team records, DMs and tombstones
+        // are never deleted by a tombstone.
+        if let Ok(Some(target)) = self.store.get(&t.target_id()) {
+            if [
+                TEAM_CHANNEL,
+                TOMBSTONE_CHANNEL,
+                crate::gossip::direct::DM_CHANNEL,
+            ]
+            .contains(&target.channel.as_str())
+            {
+                warn!(target = %t.target_id(), "tombstone for a reserved channel ignored");
+                return;
+            }
+        }
         match self
             .store
             .delete_for_tombstone(&t.target_id(), t.target_expires_at_ms)

@@ -95,8 +95,16 @@ impl EventLoop {
             return;
         }
         let mut channels: Vec<ChannelName> = self.channels.iter().cloned().collect();
-        // Team records first: they admit the authors of everything else.
-        channels.sort_by_key(|c| (c.as_str() != super::team_state::TEAM_CHANNEL, c.clone()));
+        // Team records first (they admit the authors of everything else), then
+        // tombstones (so deleted messages are not fetched again), then the rest.
+        channels.sort_by_key(|c| {
+            let rank = match c.as_str() {
+                super::team_state::TEAM_CHANNEL => 0,
+                crate::gossip::tombstone::TOMBSTONE_CHANNEL => 1,
+                _ => 2,
+            };
+            (rank, c.clone())
+        });
         debug!(%peer, "sync session started");
         self.sessions.insert(
             peer,
@@ -621,6 +629,10 @@ impl EventLoop {
         let mut valid = Vec::with_capacity(batch.len());
         for res in self.validate_batch(batch, channel) {
             match res.and_then(|env| self.admit(&env).map(|()| env)) {
+                // Transcribed and deleted here: never stored again until its expiry.
+                Ok(env) if self.store.is_tombstoned(&env.id).unwrap_or(false) => {
+                    *self.counters.entry("tombstoned_refused").or_default() += 1;
+                }
                 Ok(env) => valid.push(env),
                 Err(EnvelopeError::Expired { .. }) => {
                     *self.counters.entry("expired_on_arrival").or_default() += 1;

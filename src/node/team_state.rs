@@ -214,6 +214,24 @@ impl ActiveTeam {
         Ok(out)
     }
 
+    /// Whether `which` names this team (by name or id).
+    pub fn is_named(&self, which: &str) -> bool {
+        self.name == which || self.id.to_string() == which
+    }
+
+    /// Admin only: an invite with the newest key (so it survives rotations).
+    pub fn invite(&self, expires_at_ms: u64) -> Result<crate::team::Invite, TeamError> {
+        if !self.is_admin() {
+            return Err(TeamError::NotAdmin);
+        }
+        let key = self
+            .keys
+            .iter()
+            .max_by_key(|k| k.epoch)
+            .expect("invariant: a team has at least one key");
+        crate::team::Invite::issue(&self.me, self.id, &self.name, key, expires_at_ms)
+    }
+
     /// Admin only: removes `member`, rotates the key. Returns the new roster and key
     /// update to publish on the `team` channel; the new key is ours at once.
     pub fn remove(&mut self, member: [u8; 32], now_ms: u64) -> Result<Vec<Vec<u8>>, TeamError> {

@@ -63,7 +63,11 @@ async fn transcribe_exports_fhir_and_deletes_everywhere_even_on_a_node_that_was_
         })
         .await;
     }
-    // C comes back: catch-up brings the tombstone, and C deletes its copy.
+    // C comes back: catch-up brings the tombstone, and C deletes its copy; nobody
+    // fetches the message back from C.
+    let sessions =
+        |s: fieldmesh::node::StatusView| s.counters.get("sync_sessions").copied().unwrap_or(0);
+    let before = sessions(b.status().await) + sessions(a.status().await);
     let c = Daemon::spawn(Opts {
         data: Some(c_data),
         peers: vec![b.addr()],
@@ -75,6 +79,22 @@ async fn transcribe_exports_fhir_and_deletes_everywhere_even_on_a_node_that_was_
     })
     .await;
     assert!(c.read("triage").await.iter().any(|m| m.id == keep));
+    wait_for(
+        TEN_SECS * 2,
+        "a sync session with C to complete",
+        || async {
+            (sessions(b.status().await) + sessions(a.status().await) + sessions(c.status().await)
+                > before)
+                .then_some(())
+        },
+    )
+    .await;
+    for d in [&a, &b, &c] {
+        assert!(
+            !d.read("triage").await.iter().any(|m| m.id == id),
+            "resurrected"
+        );
+    }
     // Transcribing again is refused: the message is gone.
     let again = b.cli(&["transcribe", &id]);
     assert_eq!(again.status.code(), Some(2));
