@@ -118,6 +118,9 @@ pub struct MessageView {
     pub hops: u8,
     /// Body as UTF-8 (invalid sequences replaced).
     pub text: String,
+    /// Peers known from receipts to hold this message (this node included).
+    #[serde(default)]
+    pub held_by: Vec<String>,
 }
 
 impl MessageView {
@@ -141,6 +144,7 @@ impl MessageView {
             priority: env.priority,
             hops: env.hops,
             text: String::from_utf8_lossy(&env.body).into_owned(),
+            held_by: Vec::new(),
         }
     }
 }

@@ -633,9 +633,10 @@ fn print_message(m: &MessageView, json: bool) -> anyhow::Result<()> {
         let author = &m.author[m.author.len().saturating_sub(8)..];
         let left = humantime::format_duration(Duration::from_secs(m.remaining_ms / 1000));
         println!(
-            "{}  {}  …{author}  {left} left  {}",
+            "{}  {}  …{author}  {left} left  held by {}  {}",
             m.sent_at,
             m.priority_label(),
+            m.held_by.len(),
             m.text
         );
     }

@@ -11,8 +11,9 @@ use std::time::Duration;
 pub const DEFAULT_TEAM: &str = "drill";
 /// Channels every node follows from first start: a drill needs somewhere to talk,
 /// every node relays and keeps direct messages (`dm`, ciphertext only) and the
-/// tombstones that delete transcribed messages (`tombstone`).
-pub const DEFAULT_CHANNELS: [&str; 4] = ["general", "triage", "dm", "tombstone"];
+/// tombstones that delete transcribed messages (`tombstone`) and the receipts
+/// that say who holds what (`receipts`).
+pub const DEFAULT_CHANNELS: [&str; 5] = ["general", "triage", "dm", "tombstone", "receipts"];
 /// TTL of a sent message when the user gives none: one shift.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Connected peers at most: a 50-laptop field hospital plus relays, with headroom.

@@ -4,6 +4,7 @@
 pub mod direct;
 pub mod envelope;
 pub mod priority;
+pub mod receipt;
 pub mod tombstone;
 
 use envelope::{id_of_bytes, ChannelName};

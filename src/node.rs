@@ -275,7 +275,14 @@ impl NodeHandle {
                 max: self.ttl.max.min(MAX_TTL),
             });
         }
-        if [TEAM_CHANNEL, direct::DM_CHANNEL, TOMBSTONE_CHANNEL].contains(&msg.channel.as_str()) {
+        if [
+            TEAM_CHANNEL,
+            direct::DM_CHANNEL,
+            TOMBSTONE_CHANNEL,
+            crate::gossip::receipt::RECEIPT_CHANNEL,
+        ]
+        .contains(&msg.channel.as_str())
+        {
             return Err(PublishError::Reserved);
         }
         let body = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
@@ -382,6 +389,10 @@ impl NodeHandle {
         if env.channel.as_str() == direct::DM_CHANNEL {
             return self.open_dm(env);
         }
+        if env.channel.as_str() == crate::gossip::receipt::RECEIPT_CHANNEL {
+            let n = crate::gossip::receipt::Receipt::decode(&env.body).map_or(0, |r| r.ids.len());
+            return Some(format!("[receipt: holds {n} messages]").into_bytes());
+        }
         if env.channel.as_str() == TEAM_CHANNEL {
             let kind = match crate::team::record_kind(&env.body) {
                 Some(crate::team::RecordKind::Roster) => "roster",
@@ -438,6 +449,17 @@ impl NodeHandle {
     /// TTL of team records: as long as the team allows.
     fn record_ttl(&self) -> Duration {
         self.ttl.max.min(MAX_TTL)
+    }
+
+    /// Peers known (from receipts) to hold message `id`, this node included.
+    pub fn holders(&self, id: &MessageId) -> Vec<libp2p::PeerId> {
+        self.store
+            .holders(id)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|k| libp2p::identity::ed25519::PublicKey::try_from_bytes(&k).ok())
+            .map(|k| libp2p::identity::PublicKey::from(k).to_peer_id())
+            .collect()
     }
 
     /// The node's TTL rules (defaults and maximum).

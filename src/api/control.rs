@@ -371,6 +371,11 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
 fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> {
     let mut view = MessageView::new(env, now);
     view.text = String::from_utf8_lossy(&node.open_text(env)?).into_owned();
+    view.held_by = node
+        .holders(&env.id)
+        .iter()
+        .map(|p| p.to_string())
+        .collect();
     Some(view)
 }
 

@@ -281,6 +281,9 @@ pub enum EnvelopeError {
         /// The maximum.
         max_ms: u64,
     },
+    /// A body on the `receipts` channel is not a receipt.
+    #[error("malformed receipt")]
+    BadReceipt,
     /// A body on the `tombstone` channel is not a tombstone.
     #[error("malformed tombstone")]
     BadTombstone,
@@ -309,6 +312,7 @@ impl EnvelopeError {
             EnvelopeError::NotMember => "not_member",
             EnvelopeError::TtlOverMax { .. } => "ttl_over_max",
             EnvelopeError::BadTombstone => "bad_tombstone",
+            EnvelopeError::BadReceipt => "bad_receipt",
             EnvelopeError::TeamRecord(_) => "bad_team_record",
         }
     }

@@ -9,7 +9,9 @@ use super::team_state::TEAM_CHANNEL;
 use super::{SharedTeam, SpawnError};
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
+use crate::gossip::envelope::MessageId;
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
+use crate::gossip::receipt::{Receipt, MAX_RECEIPT_IDS, RECEIPT_CHANNEL};
 use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
@@ -38,6 +40,13 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 /// How often every connected peer is reconciled: cheap when sets match (one round
 /// trip per channel), and the backstop for anything gossip missed.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
+/// How often a node publishes its receipt: one message per node per interval, however
+/// many messages it stored (50 laptops: 17 receipts a second at most, not 50 per message).
+const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
+/// Ids waiting for the next receipt at most (the oldest are dropped beyond it).
+const MAX_PENDING_RECEIPTS: usize = 4 * MAX_RECEIPT_IDS;
+/// How long receipts live (at most the team maximum).
+const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Other teams' topics relayed at most: enough for every agency on a site, and a
 /// bound against a peer that subscribes to thousands of topics.
 const MAX_FOREIGN_TOPICS: usize = 64;
@@ -81,6 +90,10 @@ pub(super) struct EventLoop {
     pub(super) team: TeamTag,
     /// Longest TTL accepted from peers (the team's maximum).
     max_ttl: Duration,
+    /// Signs receipts.
+    identity: Identity,
+    /// Messages stored since our last receipt.
+    pending_receipts: Vec<MessageId>,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
@@ -230,6 +243,8 @@ impl EventLoop {
             team_state,
             foreign_topics: HashSet::new(),
             max_ttl: config.ttl.max,
+            identity: identity.clone(),
+            pending_receipts: Vec::new(),
             team: config.team.clone(),
             name: config.name.clone(),
             limits: Limits {
@@ -265,6 +280,8 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut receipts = tokio::time::interval(RECEIPT_INTERVAL);
+        receipts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut resync = tokio::time::interval(SYNC_INTERVAL);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -275,6 +292,7 @@ impl EventLoop {
                 Some(found) = self.discovery_rx.recv() => self.on_discovered(found),
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = redial.tick() => self.on_redial_tick(),
+                _ = receipts.tick() => self.on_receipt_tick(),
                 _ = resync.tick() => self.sync_all_peers(),
                 () = self.sweeper.tick() => self.on_sweep_tick(),
             }
@@ -298,33 +316,8 @@ impl EventLoop {
                 self.apply_tombstone(&envelope);
                 self.subscribe(envelope.channel.clone());
                 self.sweeper.note_expiry(envelope.expires_at_ms(), now_ms());
-                let topic = gossip::topic(&self.team, &envelope.channel);
-                let sent_to = match self
-                    .swarm
-                    .behaviour_mut()
-                    .gossipsub
-                    .publish(topic.clone(), envelope.as_bytes().to_vec())
-                {
-                    Ok(_) => self
-                        .swarm
-                        .behaviour()
-                        .gossipsub
-                        .mesh_peers(&topic.hash())
-                        .count()
-                        .max(
-                            self.swarm
-                                .behaviour()
-                                .gossipsub
-                                .all_peers()
-                                .filter(|(_, t)| t.contains(&&topic.hash()))
-                                .count(),
-                        ),
-                    Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
-                    Err(e) => {
-                        warn!(id = %envelope.id, error = %e, "gossip publish failed; message kept in store");
-                        0
-                    }
-                };
+                let sent_to = self.gossip_out(&envelope);
+                self.on_holding(&envelope);
                 debug!(id = %envelope.id, sent_to, "published");
                 self.bump("delivered");
                 let _ = self.events_tx.send(NodeEvent::Delivered(envelope));
@@ -340,6 +333,88 @@ impl EventLoop {
             }
             Command::Status { reply } => {
                 let _ = reply.send(self.status_view());
+            }
+        }
+    }
+
+    /// Gossips a stored envelope of ours; returns how many peers it went to (0: kept
+    /// in the store, delivered by catch-up later).
+    fn gossip_out(&mut self, envelope: &Envelope) -> usize {
+        let topic = gossip::topic(&self.team, &envelope.channel);
+        let gossip = &mut self.swarm.behaviour_mut().gossipsub;
+        match gossip.publish(topic.clone(), envelope.as_bytes().to_vec()) {
+            Ok(_) => gossip.mesh_peers(&topic.hash()).count().max(
+                gossip
+                    .all_peers()
+                    .filter(|(_, t)| t.contains(&&topic.hash()))
+                    .count(),
+            ),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
+            Err(e) => {
+                warn!(id = %envelope.id, error = %e, "gossip publish failed; message kept in store");
+                0
+            }
+        }
+    }
+
+    /// Receipt bookkeeping for a message now held here: we hold ordinary messages
+    /// (and will say so in our next receipt); a receipt names what its author holds.
+    fn on_holding(&mut self, env: &Envelope) {
+        let channel = env.channel.as_str();
+        if channel == RECEIPT_CHANNEL {
+            if let Ok(r) = Receipt::decode(&env.body) {
+                for id in r.ids {
+                    let _ = self.store.add_holder(&MessageId(id), &env.author);
+                }
+            }
+            return;
+        }
+        if [
+            TEAM_CHANNEL,
+            TOMBSTONE_CHANNEL,
+            crate::gossip::direct::DM_CHANNEL,
+        ]
+        .contains(&channel)
+        {
+            return;
+        }
+        let _ = self
+            .store
+            .add_holder(&env.id, &self.identity.signing_key().public().to_bytes());
+        if self.pending_receipts.len() >= MAX_PENDING_RECEIPTS {
+            self.pending_receipts.remove(0);
+        }
+        self.pending_receipts.push(env.id);
+    }
+
+    /// Publishes one receipt per [`MAX_RECEIPT_IDS`] ids stored since the last tick.
+    fn on_receipt_tick(&mut self) {
+        if self.pending_receipts.is_empty() || self.store.is_locked() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending_receipts);
+        let Ok(channel) = ChannelName::new(RECEIPT_CHANNEL) else {
+            return;
+        };
+        for ids in pending.chunks(MAX_RECEIPT_IDS) {
+            let signed = Envelope::sign(
+                crate::gossip::envelope::Draft {
+                    channel: channel.clone(),
+                    created_at_ms: now_ms(),
+                    ttl: self.max_ttl.min(RECEIPT_TTL),
+                    hop_limit: crate::gossip::envelope::DEFAULT_HOP_LIMIT,
+                    priority: crate::gossip::priority::Priority::P4,
+                    body: Receipt::new(ids).encode(),
+                },
+                self.identity.signing_key(),
+            );
+            match signed.map(|env| (self.store.insert(&env), env)) {
+                Ok((Ok(_), env)) => {
+                    self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
+                    self.gossip_out(&env);
+                }
+                Ok((Err(e), _)) => warn!(error = %e, "receipt not stored"),
+                Err(e) => warn!(error = %e, "receipt not signed"),
             }
         }
     }
@@ -602,6 +677,9 @@ impl EventLoop {
         if env.channel.as_str() == TOMBSTONE_CHANNEL && Tombstone::decode(&env.body).is_err() {
             return Err(EnvelopeError::BadTombstone);
         }
+        if env.channel.as_str() == RECEIPT_CHANNEL && Receipt::decode(&env.body).is_err() {
+            return Err(EnvelopeError::BadReceipt);
+        }
         let mut guard = self.team_state.write().unwrap_or_else(|p| p.into_inner());
         let Some(team) = guard.as_mut() else {
             return Ok(());
@@ -737,6 +815,7 @@ impl EventLoop {
     /// Bookkeeping for a newly stored message: sweeper deadline, counter, event.
     pub(super) fn on_stored(&mut self, env: Envelope, counter: &'static str) {
         self.apply_tombstone(&env);
+        self.on_holding(&env);
         self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
         self.bump(counter);
         debug!(id = %env.id, via = counter, "stored");

@@ -22,6 +22,7 @@ fn is_plain_channel(channel: &str) -> bool {
     channel == TEAM_CHANNEL
         || channel == crate::gossip::direct::DM_CHANNEL
         || channel == crate::gossip::tombstone::TOMBSTONE_CHANNEL
+        || channel == crate::gossip::receipt::RECEIPT_CHANNEL
 }
 
 /// A team the node is running in.

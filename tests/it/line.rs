@@ -125,3 +125,29 @@ async fn a_static_peer_is_redialled_after_it_restarts() {
     assert!(a.log().contains("peer connected"));
     drop(b_dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_count_every_member_that_holds_a_message() {
+    let [a, b, c] = line("triage").await;
+    let id = a
+        .send("triage", "who has this?", Duration::from_secs(600), "p1")
+        .await;
+    c.wait_message("triage", &id).await;
+    for d in [&a, &b, &c] {
+        let held = wait_for(TEN_SECS, "receipts from all three", || async {
+            let m = d.read("triage").await.into_iter().find(|m| m.id == id)?;
+            (m.held_by.len() == 3).then_some(m.held_by)
+        })
+        .await;
+        for x in [&a, &b, &c] {
+            assert!(held.contains(&x.peer_id), "{} missing", x.peer_id);
+        }
+    }
+    // Aggregated: one receipt per node per interval, not one per member per message.
+    let receipts = a.read("receipts").await;
+    assert!(
+        receipts.len() <= 6,
+        "{} receipts for one message",
+        receipts.len()
+    );
+}
