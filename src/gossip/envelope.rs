@@ -517,19 +517,30 @@ impl Envelope {
         let mut inputs = Vec::with_capacity(ok.len());
         let mut sigs = Vec::with_capacity(ok.len());
         let mut keys = Vec::with_capacity(ok.len());
+        let mut batched = Vec::with_capacity(ok.len());
         for &i in &ok {
             let Ok(env) = &out[i] else { continue };
+            // Batch verification is cofactored, single verification is not: they
+            // agree only when the key and R carry no torsion. Anything else is
+            // checked alone, so a batch never accepts what `decode` refuses.
+            if !torsion_free(&env.author) || !torsion_free(&env.signature[..32]) {
+                if !env.signature_ok() {
+                    out[i] = Err(EnvelopeError::BadSignature);
+                }
+                continue;
+            }
             let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&env.author) else {
                 out[i] = Err(EnvelopeError::BadAuthor);
                 continue;
             };
+            batched.push(i);
             inputs.push(signing_input(&env.bytes[..env.bytes.len() - TRAILER_LEN]));
             sigs.push(ed25519_dalek::Signature::from_bytes(&env.signature));
             keys.push(key);
         }
         let msgs: Vec<&[u8]> = inputs.iter().map(Vec::as_slice).collect();
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
-            for &i in &ok {
+            for &i in &batched {
                 if let Ok(env) = &out[i] {
                     if !env.signature_ok() {
                         out[i] = Err(EnvelopeError::BadSignature);
@@ -560,6 +571,14 @@ impl Envelope {
         bytes[last] = hops;
         Some(bytes)
     }
+}
+
+/// Whether 32 bytes encode a curve point with no small-order component.
+fn torsion_free(point: &[u8]) -> bool {
+    <[u8; 32]>::try_from(point)
+        .ok()
+        .and_then(|b| curve25519_dalek::edwards::CompressedEdwardsY(b).decompress())
+        .is_some_and(|p| p.is_torsion_free())
 }
 
 fn signing_input(signed: &[u8]) -> Vec<u8> {
