@@ -453,10 +453,12 @@ impl NodeHandle {
 
     /// Peers known (from receipts) to hold message `id`, this node included.
     pub fn holders(&self, id: &MessageId) -> Vec<libp2p::PeerId> {
-        self.store
-            .holders(id)
-            .unwrap_or_default()
-            .into_iter()
+        let me = self.identity.signing_key().public().to_bytes();
+        let mut keys = self.store.holders(id).unwrap_or_default();
+        if !keys.contains(&me) && matches!(self.store.get_raw(id), Ok(Some(_))) {
+            keys.push(me);
+        }
+        keys.into_iter()
             .filter_map(|k| libp2p::identity::ed25519::PublicKey::try_from_bytes(&k).ok())
             .map(|k| libp2p::identity::PublicKey::from(k).to_peer_id())
             .collect()

@@ -378,9 +378,7 @@ impl EventLoop {
         {
             return;
         }
-        let _ = self
-            .store
-            .add_holder(&env.id, &self.identity.signing_key().public().to_bytes());
+        // That we hold it is implicit (it is in our store); peers learn it from our receipt.
         if self.pending_receipts.len() >= MAX_PENDING_RECEIPTS {
             self.pending_receipts.remove(0);
         }
