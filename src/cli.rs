@@ -243,7 +243,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 "fhir" => ExportFormat::Fhir,
                 other => bail!("--format must be json or fhir, not {other:?}"),
             };
-            // Create the export file first: if it cannot be written, nothing is deleted.
+            // Reach the node, then create the export file: if either fails, nothing
+            // is deleted and no empty file is left behind.
+            let mut client = connect(&data).await?;
             let file = match &to {
                 Some(path) => {
                     use std::os::unix::fs::OpenOptionsExt;
@@ -258,8 +260,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => None,
             };
-            let export = connect(&data)
-                .await?
+            let export = client
                 .request(Op::Transcribe {
                     message: id,
                     format: Some(format),

@@ -300,7 +300,7 @@ impl NodeHandle {
             .publish_signed(
                 ChannelName::new(TEAM_CHANNEL)?,
                 body.clone(),
-                MAX_TTL,
+                self.record_ttl(),
                 Priority::P2,
             )
             .await?;

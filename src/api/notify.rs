@@ -55,7 +55,9 @@ pub async fn run(node: NodeHandle, detail: Detail, shutdown: CancellationToken) 
         let Some(text) = node.open_text(&env) else {
             continue;
         };
-        if env.channel.as_str() == "team" || env.channel.as_str() == "tombstone" {
+        if ["team", "tombstone", crate::gossip::receipt::RECEIPT_CHANNEL]
+            .contains(&env.channel.as_str())
+        {
             continue;
         }
         let text = String::from_utf8_lossy(&text).into_owned();

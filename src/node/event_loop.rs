@@ -828,13 +828,14 @@ impl EventLoop {
         let Ok(t) = Tombstone::decode(&env.body) else {
             return; // refused at validation; stored bytes are ours
         };
-        // Only ordinary messages are transcribed: team records, DMs and tombstones
-        // are never deleted by a tombstone.
+        // Only ordinary messages are transcribed: team records, DMs, tombstones and
+        // receipts are never deleted by a tombstone.
         if let Ok(Some(target)) = self.store.get(&t.target_id()) {
             if [
                 TEAM_CHANNEL,
                 TOMBSTONE_CHANNEL,
                 crate::gossip::direct::DM_CHANNEL,
+                RECEIPT_CHANNEL,
             ]
             .contains(&target.channel.as_str())
             {
