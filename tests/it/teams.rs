@@ -272,3 +272,23 @@ async fn a_node_belongs_to_two_teams_and_keeps_them_apart() {
     assert_eq!(m.wait_message("triage", &in_fire).await.text, "fire only");
     assert_ne!(in_ops, in_fire);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_with_a_short_maximum_ttl_still_admits_its_members() {
+    let (_root, _id, dirs) = team("short", 1);
+    let short = |dir: &Path, peers: Vec<String>| Opts {
+        extra: ["--max-ttl", "1h"].map(String::from).to_vec(),
+        ..member(dir, "short", peers)
+    };
+    let a = Daemon::spawn(short(&dirs[0], vec![])).await;
+    let b = Daemon::spawn(short(&dirs[1], vec![a.addr()])).await;
+    a.wait_subscribed(&b, "triage").await;
+    b.wait_subscribed(&a, "triage").await;
+    // B's join certificate (a team record) must fit the team's 1 h maximum, or A
+    // would refuse it and, with it, everything B posts.
+    let id = b
+        .send("triage", "from the joiner", Duration::from_secs(600), "p2")
+        .await;
+    assert_eq!(a.wait_message("triage", &id).await.text, "from the joiner");
+    assert!(a.status().await.rejected.get("ttl_over_max").is_none());
+}
