@@ -667,8 +667,14 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         }
         cfg.ttl.max = max;
     }
+    let check_ttl = |what: &str, d: Duration| {
+        if d.is_zero() || d > fieldmesh::gossip::envelope::MAX_TTL {
+            bail!("{what} must be between 1 ms and 7 days");
+        }
+        Ok(d)
+    };
     if let Some(d) = args.default_ttl {
-        cfg.ttl.default = d;
+        cfg.ttl.default = check_ttl("--default-ttl", d)?;
     }
     for spec in &args.channel_ttls {
         let (ch, dur) = spec
@@ -677,7 +683,9 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         let ch = ChannelName::new(ch).with_context(|| format!("--channel-ttl {spec:?}"))?;
         let dur =
             humantime::parse_duration(dur).with_context(|| format!("--channel-ttl {spec:?}"))?;
-        cfg.ttl.per_channel.insert(ch, dur);
+        cfg.ttl
+            .per_channel
+            .insert(ch, check_ttl("--channel-ttl", dur)?);
     }
 
     let socket = cfg.control_socket();

@@ -75,6 +75,23 @@ async fn cli_round_trip_and_typed_errors() {
         assert!(err.contains(msg), "{args:?}: {err}");
     }
 
+    // Nonsense TTL settings are refused before anything starts.
+    for bad in [
+        &["--default-ttl", "0s"][..],
+        &["--channel-ttl", "triage=0s"],
+        &["--max-ttl", "30d"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = vec!["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(bad);
+        let out = crate::harness::cli(dir.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("between 1 ms and 7 days"),
+            "{bad:?}"
+        );
+    }
+
     // A second node on the same data dir is refused.
     let out = crate::harness::cli(
         &d.data,
