@@ -64,19 +64,7 @@ async fn garbage_envelopes_are_rejected_and_nothing_is_lost() {
     publish(&mut swarm, &topic, b"\x01not an envelope at all".to_vec()).await;
     publish(&mut swarm, &topic, vec![9; 200]).await;
     // A well-formed envelope whose signature no longer matches its body.
-    let key = libp2p::identity::ed25519::Keypair::generate();
-    let env = fieldmesh::gossip::envelope::Envelope::sign(
-        fieldmesh::gossip::envelope::Draft {
-            channel: fieldmesh::gossip::envelope::ChannelName::new("triage").unwrap(),
-            created_at_ms: fieldmesh::store::now_ms(),
-            ttl: Duration::from_secs(60),
-            hop_limit: 8,
-            priority: fieldmesh::gossip::priority::Priority::P1,
-            body: b"forged".to_vec(),
-        },
-        &key,
-    )
-    .unwrap();
+    let env = crate::harness::outside_envelope("triage", b"forged");
     let mut forged = env.as_bytes().to_vec();
     let n = forged.len();
     forged[n - 70] ^= 1;
@@ -173,19 +161,7 @@ async fn garbage_on_the_control_socket_gets_typed_errors() {
 async fn a_replayed_envelope_is_delivered_once_and_counted() {
     let d = Daemon::spawn(Opts::default()).await;
     let (mut swarm, topic) = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
-    let key = libp2p::identity::ed25519::Keypair::generate();
-    let env = fieldmesh::gossip::envelope::Envelope::sign(
-        fieldmesh::gossip::envelope::Draft {
-            channel: fieldmesh::gossip::envelope::ChannelName::new("triage").unwrap(),
-            created_at_ms: fieldmesh::store::now_ms(),
-            ttl: Duration::from_secs(60),
-            hop_limit: 8,
-            priority: fieldmesh::gossip::priority::Priority::P2,
-            body: b"once".to_vec(),
-        },
-        &key,
-    )
-    .unwrap();
+    let env = crate::harness::outside_envelope("triage", b"once");
     publish(&mut swarm, &topic, env.as_bytes().to_vec()).await;
     d.wait_message("triage", &env.id.to_hex()).await;
     // The replay changes only the unsigned hop byte, so gossipsub sees a new message

@@ -347,3 +347,21 @@ pub fn is_root() -> bool {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
         .unwrap_or(false)
 }
+
+/// A valid envelope on `channel` signed by a fresh outside key (60 s TTL), as a test
+/// client speaking the wire protocol would send it.
+pub fn outside_envelope(channel: &str, body: &[u8]) -> fieldmesh::gossip::envelope::Envelope {
+    use fieldmesh::gossip::envelope::{ChannelName, Draft, Envelope};
+    Envelope::sign(
+        Draft {
+            channel: ChannelName::new(channel).unwrap(),
+            created_at_ms: fieldmesh::store::now_ms(),
+            ttl: Duration::from_secs(60),
+            hop_limit: 8,
+            priority: fieldmesh::gossip::priority::Priority::P1,
+            body: body.to_vec(),
+        },
+        &libp2p::identity::ed25519::Keypair::generate(),
+    )
+    .unwrap()
+}

@@ -93,19 +93,7 @@ async fn an_outsider_relays_a_team_but_reads_and_injects_nothing() {
     // An outsider speaking the wire protocol on the team's topic is refused.
     let topic = format!("fieldmesh/1/{team_id}/triage");
     let (mut swarm, topic) = crate::bad_input::raw_gossip_peer(&c, &topic).await;
-    let key = libp2p::identity::ed25519::Keypair::generate();
-    let forged = fieldmesh::gossip::envelope::Envelope::sign(
-        fieldmesh::gossip::envelope::Draft {
-            channel: fieldmesh::gossip::envelope::ChannelName::new("triage").unwrap(),
-            created_at_ms: fieldmesh::store::now_ms(),
-            ttl: Duration::from_secs(60),
-            hop_limit: 8,
-            priority: fieldmesh::gossip::priority::Priority::P1,
-            body: b"injected".to_vec(),
-        },
-        &key,
-    )
-    .unwrap();
+    let forged = crate::harness::outside_envelope("triage", b"injected");
     crate::bad_input::publish(&mut swarm, &topic, forged.as_bytes().to_vec()).await;
     wait_for(TEN_SECS, "C to refuse the outsider", || async {
         c.status()
