@@ -49,6 +49,9 @@ pub struct NodeConfig {
     /// The team to run in (its tag then is the team id); `None` runs the drill team
     /// `team`, whose channels are not team-encrypted.
     pub team_entry: Option<crate::identity::TeamEntry>,
+    /// Emulated poor link on every TCP connection (tests and drills only; `None` in
+    /// the field).
+    pub link: Option<crate::transport::LinkProfile>,
 }
 
 impl NodeConfig {
@@ -70,6 +73,7 @@ impl NodeConfig {
             max_peers: DEFAULT_MAX_PEERS,
             ttl: TtlPolicy::default(),
             team_entry: None,
+            link: None,
         }
     }
 

@@ -1,7 +1,14 @@
 //! Transports: TCP with Noise XX (X25519, ChaChaPoly, SHA-256) and yamux, plus QUIC
 //! (TLS 1.3 inside QUIC, as libp2p specifies). Builds the swarm around any behaviour.
+//! Every TCP connection runs over a [`link::LinkStream`], which counts wire bytes and,
+//! for tests and drills only, emulates a poor link.
 
-use libp2p::{identity::Keypair, noise, swarm::NetworkBehaviour, tcp, yamux, Swarm};
+pub mod link;
+
+pub use link::{wire_bytes_written, LinkProfile};
+
+use libp2p::core::upgrade::Version;
+use libp2p::{identity::Keypair, noise, swarm::NetworkBehaviour, tcp, yamux, Swarm, Transport};
 use std::time::Duration;
 
 /// How long an idle connection (no open streams) is kept: long enough to ride out a
@@ -20,19 +27,26 @@ pub enum TransportError {
     Behaviour(String),
 }
 
-/// Builds a tokio swarm with TCP+Noise+yamux and QUIC around the behaviour `make` returns.
+/// Builds a tokio swarm with QUIC and TCP+Noise+yamux around the behaviour `make`
+/// returns. `link` emulates a poor link on every TCP connection (tests and drills;
+/// QUIC is left as it is, so emulated runs listen on TCP only).
 pub fn build_swarm<B: NetworkBehaviour>(
     keypair: Keypair,
+    link: Option<LinkProfile>,
     make: impl FnOnce(&Keypair) -> Result<B, String>,
 ) -> Result<Swarm<B>, TransportError> {
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+    let noise = noise::Config::new(&keypair)?;
+    let Ok(with_tcp) = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )?
         .with_quic()
+        .with_other_transport(|_| {
+            tcp::tokio::Transport::new(tcp::Config::default().nodelay(true))
+                .map(move |stream, _| link::LinkStream::new(stream, link))
+                .upgrade(Version::V1)
+                .authenticate(noise)
+                .multiplex(yamux::Config::default())
+        });
+    let swarm = with_tcp
         .with_behaviour(|key| make(key).map_err(Box::<dyn std::error::Error + Send + Sync>::from))
         .map_err(|e| TransportError::Behaviour(e.to_string()))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))

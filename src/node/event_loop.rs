@@ -132,36 +132,39 @@ impl EventLoop {
         };
         let max_body = config.max_body_bytes;
         let max_peers = config.max_peers;
-        let mut swarm = crate::transport::build_swarm(identity.libp2p_keypair(), |key| {
-            let gossip_config = gossip::config(max_body).map_err(|e| e.to_string())?;
-            let gossipsub =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
-                    .map_err(str::to_owned)?;
-            let identify = identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
-                    .with_agent_version(agent),
-            );
-            let limits = connection_limits::Behaviour::new(
-                connection_limits::ConnectionLimits::default()
-                    .with_max_established(Some(max_peers * 2))
-                    .with_max_established_per_peer(Some(2))
-                    .with_max_pending_incoming(Some(32))
-                    .with_max_pending_outgoing(Some(64)),
-            );
-            let sync = request_response::Behaviour::new(
-                [(
-                    StreamProtocol::new(crate::sync::PROTOCOL),
-                    ProtocolSupport::Full,
-                )],
-                request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
-            );
-            Ok::<_, String>(Behaviour {
-                limits,
-                gossipsub,
-                identify,
-                sync,
-            })
-        })?;
+        let mut swarm =
+            crate::transport::build_swarm(identity.libp2p_keypair(), config.link, |key| {
+                let gossip_config = gossip::config(max_body).map_err(|e| e.to_string())?;
+                let gossipsub = gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Anonymous,
+                    gossip_config,
+                )
+                .map_err(str::to_owned)?;
+                let identify = identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.into(), key.public())
+                        .with_agent_version(agent),
+                );
+                let limits = connection_limits::Behaviour::new(
+                    connection_limits::ConnectionLimits::default()
+                        .with_max_established(Some(max_peers * 2))
+                        .with_max_established_per_peer(Some(2))
+                        .with_max_pending_incoming(Some(32))
+                        .with_max_pending_outgoing(Some(64)),
+                );
+                let sync = request_response::Behaviour::new(
+                    [(
+                        StreamProtocol::new(crate::sync::PROTOCOL),
+                        ProtocolSupport::Full,
+                    )],
+                    request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+                );
+                Ok::<_, String>(Behaviour {
+                    limits,
+                    gossipsub,
+                    identify,
+                    sync,
+                })
+            })?;
 
         let mut pending = HashSet::new();
         for addr in &config.listen {

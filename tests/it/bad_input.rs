@@ -11,7 +11,7 @@ pub(crate) async fn raw_gossip_peer(
     topic: &str,
 ) -> (Swarm<gossipsub::Behaviour>, gossipsub::IdentTopic) {
     let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut swarm = fieldmesh::transport::build_swarm(key, |_| {
+    let mut swarm = fieldmesh::transport::build_swarm(key, None, |_| {
         let cfg = gossipsub::ConfigBuilder::default()
             .validation_mode(gossipsub::ValidationMode::Anonymous)
             .message_id_fn(|m| fieldmesh::gossip::message_id(&m.data))
