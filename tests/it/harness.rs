@@ -26,13 +26,29 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
+    wait_until(deadline, what, || {
+        let polled = check();
+        async move { polled.await.ok_or_else(String::new) }
+    })
+    .await
+}
+
+/// Like [`wait_for`], but `check` says what is still missing (`Err`), and the panic
+/// on timeout shows its last answer.
+pub async fn wait_until<T, F, Fut>(deadline: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
     let give_up = tokio::time::Instant::now() + deadline;
     loop {
-        if let Some(v) = check().await {
-            return v;
-        }
+        let missing = match check().await {
+            Ok(v) => return v,
+            Err(missing) => missing,
+        };
         if tokio::time::Instant::now() >= give_up {
-            panic!("timed out after {deadline:?} waiting for {what}");
+            let sep = if missing.is_empty() { "" } else { ": " };
+            panic!("timed out after {deadline:?} waiting for {what}{sep}{missing}");
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

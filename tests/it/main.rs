@@ -31,3 +31,9 @@ mod cli_errors;
 
 /// mDNS discovery between two network namespaces (root only).
 mod mdns;
+
+/// The test site: hosts in network namespaces, rooms as bridges, relays between them.
+mod testsite;
+
+/// Field conditions on the test site: relays, a 20 s link outage, crash churn (root only).
+mod site;
