@@ -2,6 +2,7 @@
 //! Unix socket, specified in `proto/control.md`) and the views it prints.
 
 pub mod control;
+pub mod delivery;
 pub mod export;
 pub mod notify;
 

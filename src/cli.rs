@@ -102,6 +102,50 @@ enum Cmd {
     Team(TeamCmd),
     /// Unlock the running node with its passphrase.
     Unlock(PassphraseArgs),
+    /// Run the dissemination benchmark (bench-spec.md) over in-process nodes; prints
+    /// one JSON line.
+    Bench(BenchArgs),
+}
+
+/// Flags of `bench`, spelled as the reference peers spell them.
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Nodes.
+    #[arg(long, default_value_t = 20)]
+    n: usize,
+    /// Measured messages.
+    #[arg(long, default_value_t = 1000)]
+    m: usize,
+    /// Payload bytes per message (at least 12).
+    #[arg(long, default_value_t = 512)]
+    s: usize,
+    /// Window mode: messages in flight at most.
+    #[arg(long, default_value_t = 8)]
+    window: usize,
+    /// Paced mode: messages per second (0: window mode).
+    #[arg(long, default_value_t = 0.0)]
+    rate: f64,
+    /// Seed of the graph, filler bytes and publishers.
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// Mean degree of the graph.
+    #[arg(long, default_value_t = 4)]
+    degree: usize,
+    /// Unmeasured warm-up messages.
+    #[arg(long, default_value_t = 50)]
+    warmup: usize,
+    /// A message not done after this many ms gives its window slot back.
+    #[arg(long, default_value_t = 5000)]
+    msg_timeout_ms: u64,
+    /// Connections and meshes must be up within this many ms.
+    #[arg(long, default_value_t = 30_000)]
+    mesh_timeout_ms: u64,
+    /// Wait this many ms for stragglers after the last send.
+    #[arg(long, default_value_t = 10_000)]
+    drain_ms: u64,
+    /// Hard timeout of the whole run, seconds.
+    #[arg(long, default_value_t = 300.0)]
+    timeout_s: f64,
 }
 
 #[derive(Subcommand, Debug)]
@@ -212,11 +256,65 @@ struct UpArgs {
     /// Default TTL of sends that name none.
     #[arg(long, value_parser = humantime::parse_duration)]
     default_ttl: Option<Duration>,
+    /// Emulate a poor link on every TCP connection, e.g. `loss=0.1,delay=20ms,rate=64k`
+    /// (tests and drills only: it slows the node down on purpose).
+    #[arg(long, value_name = "PROFILE", hide = true)]
+    emulate_link: Option<fieldmesh::transport::LinkProfile>,
     /// Per-channel default TTL, e.g. `triage=2h` (repeatable).
     #[arg(long = "channel-ttl", value_name = "CHANNEL=DURATION")]
     channel_ttls: Vec<String>,
     #[command(flatten)]
     passphrase: PassphraseArgs,
+}
+
+impl Cli {
+    /// Log filter when `RUST_LOG` is unset: warnings only for the benchmark, whose
+    /// stderr carries its progress.
+    pub(crate) fn default_log_filter(&self) -> &'static str {
+        match self.cmd {
+            Cmd::Bench(_) => "warn",
+            _ => "fieldmesh=info,warn",
+        }
+    }
+}
+
+/// `bench`: runs the benchmark and prints its report (or its error) as one JSON line.
+async fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    use fieldmesh::bench::{self, report::ErrorReport};
+    if !(args.timeout_s.is_finite() && args.timeout_s > 0.0 && args.rate >= 0.0) {
+        bail!("--timeout-s must be positive and --rate not negative");
+    }
+    let params = bench::Params {
+        n: args.n,
+        m: args.m,
+        s: args.s,
+        window: args.window,
+        rate: (args.rate > 0.0).then_some(args.rate),
+        seed: args.seed,
+        degree: args.degree,
+        warmup: args.warmup,
+        msg_timeout: Duration::from_millis(args.msg_timeout_ms),
+        mesh_timeout: Duration::from_millis(args.mesh_timeout_ms),
+        drain: Duration::from_millis(args.drain_ms),
+        timeout: Duration::from_secs_f64(args.timeout_s),
+    };
+    match bench::run(&params).await {
+        Ok(report) => {
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Err(e) => {
+            let line = ErrorReport {
+                implementation: bench::report::IMPLEMENTATION,
+                error: format!("{:#}", anyhow::Error::new(e)),
+                n: params.n,
+                m: params.m,
+                s: params.s,
+            };
+            println!("{}", serde_json::to_string(&line)?);
+            bail!("benchmark failed: {}", line.error)
+        }
+    }
 }
 
 /// Runs the parsed command.
@@ -227,6 +325,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.cmd {
         Cmd::Up(args) => up(&data, args, cli.json).await,
+        Cmd::Bench(args) => bench(args).await,
         Cmd::Id => {
             let id = Identity::peer_id_of(&data)?;
             if cli.json {
@@ -656,6 +755,10 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     cfg.peers = args.peers;
     cfg.mdns = !args.no_mdns;
     cfg.name = args.name;
+    if let Some(link) = args.emulate_link {
+        tracing::warn!(%link, "emulating a poor link on every TCP connection (test/drill flag)");
+        cfg.link = Some(link);
+    }
     for c in args.channels {
         cfg.channels
             .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);

@@ -3,6 +3,7 @@
 
 pub mod direct;
 pub mod envelope;
+pub mod outbound;
 pub mod priority;
 pub mod receipt;
 pub mod tombstone;

@@ -2,6 +2,7 @@
 //! (`proto/control.md`). [`serve`] runs the server over a [`NodeHandle`]; [`Client`]
 //! is what the CLI uses.
 
+use super::delivery::DeliveryQueue;
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
 use crate::config::TtlError;
 use crate::gossip::direct::DM_CHANNEL;
@@ -205,29 +206,22 @@ async fn follow(
     out: &mut FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
+    // Events keep arriving while a slow client is being written to; they wait in
+    // `pending`, which hands out the most urgent first.
+    let mut pending = DeliveryQueue::default();
     loop {
-        let event = tokio::select! {
-            () = shutdown.cancelled() => return Ok(()),
-            // Anything the client sends (or EOF) after `follow` ends the stream.
-            _ = lines.next() => return Ok(()),
-            ev = events.recv() => ev,
-        };
-        let event = match event {
-            Ok(NodeEvent::Delivered(env)) if env.channel == channel => {
-                match view_for(node, &env, now_ms()) {
-                    Some(v) => FollowEvent::Message(v),
-                    None => continue,
-                }
+        let Some(event) = pending.pop() else {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                // Anything the client sends (or EOF) after `follow` ends the stream.
+                _ = lines.next() => return Ok(()),
+                ev = events.recv() => match follow_event(node, &channel, ev) {
+                    Some(Ok(e)) => pending.push(e),
+                    Some(Err(Closed)) => return Ok(()),
+                    None => {}
+                },
             }
-            Ok(NodeEvent::Deleted(id)) => FollowEvent::Deleted {
-                ids: vec![id.to_hex()],
-            },
-            Ok(NodeEvent::Expired(ids)) => FollowEvent::Expired {
-                ids: ids.iter().map(|i| i.to_hex()).collect(),
-            },
-            Ok(_) => continue,
-            Err(broadcast::error::RecvError::Lagged(missed)) => FollowEvent::Lagged { missed },
-            Err(broadcast::error::RecvError::Closed) => return Ok(()),
+            continue;
         };
         let reply = Reply {
             id: Some(id),
@@ -235,8 +229,46 @@ async fn follow(
             error: None,
             event: Some(event),
         };
-        send(out, reply).await?;
+        let write = send(out, reply);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                r = &mut write => { r?; break; }
+                ev = events.recv() => match follow_event(node, &channel, ev) {
+                    Some(Ok(e)) => pending.push(e),
+                    Some(Err(Closed)) => return Ok(()),
+                    None => {}
+                },
+            }
+        }
     }
+}
+
+/// The node's event stream has ended.
+struct Closed;
+
+/// What a node event means to a client following `channel` (`None`: nothing).
+fn follow_event(
+    node: &NodeHandle,
+    channel: &ChannelName,
+    event: Result<NodeEvent, broadcast::error::RecvError>,
+) -> Option<Result<FollowEvent, Closed>> {
+    let event = match event {
+        Ok(NodeEvent::Delivered(env)) if &env.channel == channel => {
+            FollowEvent::Message(view_for(node, &env, now_ms())?)
+        }
+        Ok(NodeEvent::Deleted(id)) => FollowEvent::Deleted {
+            ids: vec![id.to_hex()],
+        },
+        Ok(NodeEvent::Expired(ids)) => FollowEvent::Expired {
+            ids: ids.iter().map(|i| i.to_hex()).collect(),
+        },
+        Ok(_) => return None,
+        Err(broadcast::error::RecvError::Lagged(missed)) => FollowEvent::Lagged { missed },
+        Err(broadcast::error::RecvError::Closed) => return Some(Err(Closed)),
+    };
+    Some(Ok(event))
 }
 
 async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError> {

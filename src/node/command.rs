@@ -36,6 +36,13 @@ pub(super) enum Command {
         /// The status.
         reply: oneshot::Sender<StatusView>,
     },
+    /// Report the gossip mesh of a channel.
+    Mesh {
+        /// The channel.
+        channel: ChannelName,
+        /// Its subscribers and mesh peers.
+        reply: oneshot::Sender<MeshView>,
+    },
 }
 
 /// Something that happened in the node, broadcast to every subscriber.
@@ -82,6 +89,15 @@ pub struct PeerView {
     pub channels: Vec<String>,
 }
 
+/// The gossip mesh of one channel, as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MeshView {
+    /// Connected peers subscribed to the channel.
+    pub subscribers: usize,
+    /// Peers in this node's mesh for the channel (they get every message eagerly).
+    pub mesh_peers: usize,
+}
+
 /// Node status, as `status` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StatusView {
@@ -99,6 +115,8 @@ pub struct StatusView {
     pub channels: Vec<String>,
     /// Messages in the store (expired-but-unswept included).
     pub stored: usize,
+    /// Own messages waiting in the outbound queue for the links.
+    pub outbound_queued: usize,
     /// Counters: delivered, duplicate, expired-on-arrival, swept.
     pub counters: BTreeMap<String, u64>,
     /// Rejected envelopes by reason code.

@@ -11,6 +11,7 @@ use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
 use crate::gossip::envelope::MessageId;
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
+use crate::gossip::outbound::Outbound;
 use crate::gossip::receipt::{Receipt, MAX_RECEIPT_IDS, RECEIPT_CHANNEL};
 use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
@@ -37,6 +38,8 @@ const REDIAL_INITIAL: Duration = Duration::from_millis(500);
 const REDIAL_MAX: Duration = Duration::from_secs(30);
 /// How often static peers are checked for a due redial (and a due re-sync).
 const REDIAL_TICK: Duration = Duration::from_millis(100);
+/// How often the outbound queue is offered to the links while messages wait in it.
+const OUTBOUND_TICK: Duration = Duration::from_millis(5);
 /// How often every connected peer is reconciled: cheap when sets match (one round
 /// trip per channel), and the backstop for anything gossip missed.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
@@ -113,6 +116,10 @@ pub(super) struct EventLoop {
     pub(super) sessions: HashMap<PeerId, SyncSession>,
     /// When to re-sync every peer after new messages arrived by sync.
     pub(super) resync_at: Option<Instant>,
+    /// Own messages waiting for the links, most urgent first.
+    outbound: Outbound,
+    /// When the outbound queue was last offered to the links.
+    last_pump: Instant,
 }
 
 impl EventLoop {
@@ -268,6 +275,8 @@ impl EventLoop {
             started: now,
             sessions: HashMap::new(),
             resync_at: None,
+            outbound: Outbound::default(),
+            last_pump: now,
         };
         let mut channels = event_loop.store.channels()?;
         channels.extend(config.channels.iter().cloned());
@@ -287,6 +296,8 @@ impl EventLoop {
         receipts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut resync = tokio::time::interval(SYNC_INTERVAL);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut pump = tokio::time::interval(OUTBOUND_TICK);
+        pump.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
@@ -298,6 +309,7 @@ impl EventLoop {
                 _ = receipts.tick() => self.on_receipt_tick(),
                 _ = resync.tick() => self.sync_all_peers(),
                 () = self.sweeper.tick() => self.on_sweep_tick(),
+                _ = pump.tick(), if !self.outbound.is_empty() => self.pump_outbound(),
             }
         }
         // Ordered shutdown: stop announcing, refuse new commands (pending callers get
@@ -319,7 +331,8 @@ impl EventLoop {
                 self.apply_tombstone(&envelope);
                 self.subscribe(envelope.channel.clone());
                 self.sweeper.note_expiry(envelope.expires_at_ms(), now_ms());
-                let sent_to = self.gossip_out(&envelope);
+                let sent_to = self.topic_peers(&envelope.channel);
+                self.queue_out((*envelope).clone());
                 self.on_holding(&envelope);
                 debug!(id = %envelope.id, sent_to, "published");
                 self.bump("delivered");
@@ -337,6 +350,61 @@ impl EventLoop {
             Command::Status { reply } => {
                 let _ = reply.send(self.status_view());
             }
+            Command::Mesh { channel, reply } => {
+                let topic = gossip::topic(&self.team, &channel).hash();
+                let g = &self.swarm.behaviour().gossipsub;
+                let _ = reply.send(super::MeshView {
+                    subscribers: g.all_peers().filter(|(_, t)| t.contains(&&topic)).count(),
+                    mesh_peers: g.mesh_peers(&topic).count(),
+                });
+            }
+        }
+    }
+
+    /// Connected peers subscribed to `channel`: where a message published on it goes.
+    fn topic_peers(&self, channel: &ChannelName) -> usize {
+        let topic = gossip::topic(&self.team, channel).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, t)| t.contains(&&topic))
+            .count()
+    }
+
+    /// Queues a stored envelope of ours for gossip, most urgent first, and offers
+    /// the queue to the links at once.
+    fn queue_out(&mut self, envelope: Envelope) {
+        if let Some(left) = self.outbound.push(envelope) {
+            debug!(id = %left.id, "outbound queue full; left to catch-up sync");
+            self.bump("outbound_overflow");
+        }
+        self.pump_outbound();
+    }
+
+    /// Hands gossipsub as many queued messages as the outbound window allows.
+    fn pump_outbound(&mut self) {
+        let now = Instant::now();
+        let quic_open = self.peers.values().any(|p| {
+            p.connections
+                .values()
+                .any(|a| a.iter().any(|x| matches!(x, Protocol::QuicV1)))
+        });
+        let mut quic_for = if quic_open {
+            now.duration_since(self.last_pump)
+        } else {
+            Duration::ZERO
+        };
+        self.last_pump = now;
+        let wire = crate::transport::wire_bytes_written();
+        while let Some(envelope) = self.outbound.next_ready(wire, quic_for) {
+            quic_for = Duration::ZERO;
+            if envelope.expires_at_ms() <= now_ms() {
+                continue;
+            }
+            let recipients = self.gossip_out(&envelope);
+            self.outbound
+                .sent(envelope.as_bytes().len() as u64 * recipients as u64);
         }
     }
 
@@ -345,13 +413,8 @@ impl EventLoop {
     fn gossip_out(&mut self, envelope: &Envelope) -> usize {
         let topic = gossip::topic(&self.team, &envelope.channel);
         let gossip = &mut self.swarm.behaviour_mut().gossipsub;
-        match gossip.publish(topic.clone(), envelope.as_bytes().to_vec()) {
-            Ok(_) => gossip.mesh_peers(&topic.hash()).count().max(
-                gossip
-                    .all_peers()
-                    .filter(|(_, t)| t.contains(&&topic.hash()))
-                    .count(),
-            ),
+        match gossip.publish(topic, envelope.as_bytes().to_vec()) {
+            Ok(_) => self.topic_peers(&envelope.channel),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => 0,
             Err(e) => {
                 warn!(id = %envelope.id, error = %e, "gossip publish failed; message kept in store");
@@ -412,7 +475,7 @@ impl EventLoop {
             match signed.map(|env| (self.store.insert(&env), env)) {
                 Ok((Ok(_), env)) => {
                     self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
-                    self.gossip_out(&env);
+                    self.queue_out(env);
                 }
                 Ok((Err(e), _)) => warn!(error = %e, "receipt not stored"),
                 Err(e) => warn!(error = %e, "receipt not signed"),
@@ -926,6 +989,7 @@ impl EventLoop {
             peers: self.peers.len(),
             channels,
             stored: self.store.len(),
+            outbound_queued: self.outbound.len(),
             counters: self
                 .counters
                 .iter()

@@ -37,3 +37,6 @@ mod testsite;
 
 /// Field conditions on the test site: relays, a 20 s link outage, crash churn (root only).
 mod site;
+
+/// Triage priority: a P1 overtakes a P3 backlog behind a slow emulated link.
+mod priority;
