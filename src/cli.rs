@@ -256,6 +256,11 @@ struct UpArgs {
     /// Default TTL of sends that name none.
     #[arg(long, value_parser = humantime::parse_duration)]
     default_ttl: Option<Duration>,
+    /// Size limit of the store (messages and indexes), in bytes with an optional
+    /// K, M or G suffix. When full, expired messages go first, then the least
+    /// urgent oldest; a P1 is never evicted before it expires.
+    #[arg(long, value_parser = parse_size, default_value = "1G")]
+    max_store_bytes: u64,
     /// Emulate a poor link on every TCP connection, e.g. `loss=0.1,delay=20ms,rate=64k`
     /// (tests and drills only: it slows the node down on purpose).
     #[arg(long, value_name = "PROFILE", hide = true)]
@@ -743,6 +748,21 @@ fn print_message(m: &MessageView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Parses a byte count with an optional K, M or G (powers of 1024) suffix.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let (num, shift) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 10),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 20),
+        Some(b'g' | b'G') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("{s:?} is not a size such as 500M or 2G"))
+}
+
 async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
@@ -811,12 +831,14 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         dir
     };
     let identity = unlocked.identity;
-    let store = Store::open(&store_dir, unlocked.data_key).with_context(|| {
-        format!(
-            "cannot open the store in {} (is another node using it?)",
-            data.display()
-        )
-    })?;
+    let store = Store::open(&store_dir, unlocked.data_key)
+        .with_context(|| {
+            format!(
+                "cannot open the store in {} (is another node using it?)",
+                data.display()
+            )
+        })?
+        .with_capacity(args.max_store_bytes);
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control = control::serve(&socket, node.clone(), shutdown.clone()).await?;

@@ -8,7 +8,7 @@ mod event_loop;
 mod sync_driver;
 pub mod team_state;
 
-pub use command::{NodeEvent, PeerView, StatusView};
+pub use command::{MeshView, NodeEvent, PeerView, StatusView};
 
 use crate::config::NodeConfig;
 use crate::gossip::direct;
@@ -102,6 +102,9 @@ pub enum PublishError {
     /// A team operation failed (not the admin, record did not verify, ...).
     #[error(transparent)]
     Team(#[from] crate::team::TeamError),
+    /// The store is at its size limit and holds nothing less urgent to evict.
+    #[error("the store is full of more urgent unexpired messages (raise --max-store-bytes)")]
+    StoreFull,
     /// The node runs no team (drill mode).
     #[error("this node runs the drill team: start it with --team NAME")]
     NoTeam,
@@ -433,8 +436,10 @@ impl NodeHandle {
             },
             self.identity.signing_key(),
         )?;
-        if self.store.insert(&envelope)? == Inserted::New {
-            self.store.flush().await?;
+        match self.store.insert(&envelope)? {
+            Inserted::New => self.store.flush().await?,
+            Inserted::Duplicate => {}
+            Inserted::Full => return Err(PublishError::StoreFull),
         }
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish {
@@ -552,6 +557,13 @@ impl NodeHandle {
     pub async fn status(&self) -> Result<StatusView, PublishError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Status { reply }).await?;
+        rx.await.map_err(|_| PublishError::NodeStopped)
+    }
+
+    /// The gossip mesh of `channel`: subscribed peers and mesh peers.
+    pub async fn mesh(&self, channel: ChannelName) -> Result<MeshView, PublishError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Mesh { channel, reply }).await?;
         rx.await.map_err(|_| PublishError::NodeStopped)
     }
 

@@ -4,8 +4,11 @@
 //! message id as associated data); the indexes hold ids, times, channel names and
 //! priorities in clear. On-disk layout: `proto/store.md`.
 
+mod capacity;
 mod sweep;
 
+use capacity::footprint;
+pub use capacity::DEFAULT_MAX_STORE_BYTES;
 pub use sweep::{now_ms, Sweeper};
 
 use crate::crypto::at_rest::{open, seal, Key};
@@ -13,7 +16,8 @@ use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 use std::path::Path;
-use std::sync::{Arc, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +67,9 @@ pub enum Inserted {
     New,
     /// The message was already stored; nothing changed.
     Duplicate,
+    /// Not stored: the store is at its size limit and holds nothing it may evict
+    /// for this message (only more urgent, or P1, unexpired messages).
+    Full,
 }
 
 /// Clone handle over the sled trees. All methods are short single-key or
@@ -80,6 +87,12 @@ pub struct Store {
     tombstones: sled::Tree,
     /// Receipts: message id ‖ holder's ed25519 key → ().
     holders: sled::Tree,
+    /// Size limit of messages and their index entries, in bytes.
+    capacity: u64,
+    /// Bytes of messages and index entries now stored.
+    used: Arc<AtomicU64>,
+    /// Ids removed to make room, not yet reported by the node.
+    evicted: Arc<Mutex<Vec<MessageId>>>,
 }
 
 /// Key in `by_channel`: channel, a 0 byte, created-at (big endian) and id, so a
@@ -118,7 +131,7 @@ impl Store {
             .path(dir)
             .flush_every_ms(Some(200))
             .open()?;
-        Ok(Store {
+        let store = Store {
             key: Arc::new(RwLock::new(Some(key))),
             messages: db.open_tree("messages")?,
             by_channel: db.open_tree("by_channel")?,
@@ -127,7 +140,12 @@ impl Store {
             tombstones: db.open_tree("tombstones")?,
             holders: db.open_tree("holders")?,
             db,
-        })
+            capacity: DEFAULT_MAX_STORE_BYTES,
+            used: Arc::new(AtomicU64::new(0)),
+            evicted: Arc::new(Mutex::new(Vec::new())),
+        };
+        store.used.store(store.measure()?, Ordering::Relaxed);
+        Ok(store)
     }
 
     /// Forgets the data key: records can no longer be read or written.
@@ -157,6 +175,10 @@ impl Store {
     pub fn insert(&self, env: &Envelope) -> Result<Inserted, StoreError> {
         let key = self.data_key()?;
         let sealed = seal(&key, &env.id.0, env.as_bytes());
+        let size = footprint(sealed.len(), env.channel.as_str().len());
+        if !self.make_room(size, env.priority.to_wire(), &env.id)? {
+            return Ok(Inserted::Full);
+        }
         let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
         let ek = expiry_key(env.expires_at_ms(), &env.id);
         let cv = channel_value(env.expires_at_ms(), env.priority.to_wire());
@@ -172,11 +194,16 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
             },
         )?;
+        if res == Inserted::New {
+            self.used.fetch_add(size, Ordering::Relaxed);
+        }
         Ok(res)
     }
 
     /// Stores many validated envelopes in one transaction (sync batches); returns,
     /// per envelope, whether it was new.
+    /// When the batch does not fit, each envelope is inserted on its own so that
+    /// room is made (or refused) per message.
     pub fn insert_batch(&self, envs: &[Envelope]) -> Result<Vec<Inserted>, StoreError> {
         let key = self.data_key()?;
         let keys: Vec<_> = envs
@@ -190,6 +217,14 @@ impl Store {
                 )
             })
             .collect();
+        let total: u64 = envs
+            .iter()
+            .zip(&keys)
+            .map(|(e, (sealed, ..))| footprint(sealed.len(), e.channel.as_str().len()))
+            .sum();
+        if !self.fits(total) {
+            return envs.iter().map(|e| self.insert(e)).collect();
+        }
         let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
             |(messages, by_channel, expiry)| {
                 let mut out = Vec::with_capacity(envs.len());
@@ -206,6 +241,14 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(out)
             },
         )?;
+        let added: u64 = envs
+            .iter()
+            .zip(&keys)
+            .zip(&res)
+            .filter(|(_, r)| **r == Inserted::New)
+            .map(|((e, (sealed, ..)), _)| footprint(sealed.len(), e.channel.as_str().len()))
+            .sum();
+        self.used.fetch_add(added, Ordering::Relaxed);
         Ok(res)
     }
 
@@ -347,8 +390,13 @@ impl Store {
         self.drop_holders(id)?;
         let Some(env) = self.get(id).ok().flatten() else {
             // Unreadable or absent: drop what there is without its details.
-            return Ok(self.messages.remove(id.0)?.is_some());
+            let removed = self.messages.remove(id.0)?;
+            if let Some(sealed) = &removed {
+                self.release(32 + sealed.len() as u64);
+            }
+            return Ok(removed.is_some());
         };
+        let sealed_len = self.messages.get(id.0)?.map_or(0, |v| v.len());
         let ck = channel_key(&env.channel, env.created_at_ms, id);
         let ek = expiry_key(env.expires_at_ms(), id);
         (&self.messages, &self.by_channel, &self.expiry).transaction(
@@ -359,6 +407,7 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<()>>(())
             },
         )?;
+        self.release(footprint(sealed_len, env.channel.as_str().len()));
         Ok(true)
     }
 
@@ -419,9 +468,11 @@ impl Store {
             let Some(id) = key.get(8..).and_then(id_from_slice) else {
                 continue;
             };
+            let channel_len = channel.len();
             let channel = std::str::from_utf8(&channel)
                 .ok()
                 .and_then(|c| ChannelName::new(c).ok());
+            let sealed_len = self.messages.get(id.0)?.map_or(0, |v| v.len());
             // An expired record is deleted even if it no longer decodes: keeping it
             // would retain data past its TTL and stall every later sweep.
             let index_key = match self.get(&id) {
@@ -442,6 +493,7 @@ impl Store {
                     Ok::<_, ConflictableTransactionError<()>>(())
                 },
             )?;
+            self.release(footprint(sealed_len, channel_len));
             self.drop_holders(&id)?;
             removed.push(id);
         }

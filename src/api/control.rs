@@ -454,6 +454,7 @@ fn publish_code(e: &PublishError) -> &'static str {
         PublishError::Dm(_) => "bad_peer",
         PublishError::Team(e) => e.code(),
         PublishError::NoTeam => "no_team",
+        PublishError::StoreFull => "store_full",
         PublishError::Reserved => "reserved_channel",
         PublishError::NotFound(_) => "not_found",
     }

@@ -115,6 +115,10 @@ pub struct StatusView {
     pub channels: Vec<String>,
     /// Messages in the store (expired-but-unswept included).
     pub stored: usize,
+    /// Bytes of messages and indexes in the store.
+    pub store_bytes: u64,
+    /// The store's size limit in bytes (`up --max-store-bytes`).
+    pub store_capacity: u64,
     /// Own messages waiting in the outbound queue for the links.
     pub outbound_queued: usize,
     /// Counters: delivered, duplicate, expired-on-arrival, swept.

@@ -62,6 +62,8 @@ pub(super) enum Stored {
     Duplicate,
     /// The store is locked: not stored.
     Locked,
+    /// The store is full of more urgent unexpired messages: not stored.
+    Full,
     /// The store failed (logged).
     Failed,
 }
@@ -328,6 +330,7 @@ impl EventLoop {
         // A send to a dropped `reply` is ignored everywhere below: the caller left.
         match cmd {
             Command::Publish { envelope, reply } => {
+                self.report_evictions();
                 self.apply_tombstone(&envelope);
                 self.subscribe(envelope.channel.clone());
                 self.sweeper.note_expiry(envelope.expires_at_ms(), now_ms());
@@ -473,6 +476,7 @@ impl EventLoop {
                 self.identity.signing_key(),
             );
             match signed.map(|env| (self.store.insert(&env), env)) {
+                Ok((Ok(Inserted::Full), _)) => self.bump("store_full"),
                 Ok((Ok(_), env)) => {
                     self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
                     self.queue_out(env);
@@ -706,6 +710,8 @@ impl EventLoop {
                     self.bump("relayed_while_locked");
                     gossipsub::MessageAcceptance::Accept
                 }
+                // No room here: still relay it, so that nodes with room keep it.
+                Stored::Full => gossipsub::MessageAcceptance::Accept,
                 // Duplicate (already stored, e.g. via sync) or unstorable: don't forward.
                 Stored::Duplicate | Stored::Failed => gossipsub::MessageAcceptance::Ignore,
             },
@@ -868,6 +874,10 @@ impl EventLoop {
                 self.bump("duplicate");
                 Stored::Duplicate
             }
+            Ok(Inserted::Full) => {
+                self.bump("store_full");
+                Stored::Full
+            }
             Err(StoreError::Locked) => Stored::Locked,
             Err(e) => {
                 warn!(id = %env.id, error = %e, "store failed");
@@ -878,12 +888,23 @@ impl EventLoop {
 
     /// Bookkeeping for a newly stored message: sweeper deadline, counter, event.
     pub(super) fn on_stored(&mut self, env: Envelope, counter: &'static str) {
+        self.report_evictions();
         self.apply_tombstone(&env);
         self.on_holding(&env);
         self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
         self.bump(counter);
         debug!(id = %env.id, via = counter, "stored");
         let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
+    }
+
+    /// Tells clients about messages the store evicted to make room (as expired:
+    /// they are gone from this node, not deleted for the team).
+    pub(super) fn report_evictions(&mut self) {
+        let gone = self.store.take_evicted();
+        if !gone.is_empty() {
+            *self.counters.entry("evicted").or_default() += gone.len() as u64;
+            let _ = self.events_tx.send(NodeEvent::Expired(gone));
+        }
     }
 
     /// If `env` is a tombstone, deletes its target here and says so.
@@ -989,6 +1010,8 @@ impl EventLoop {
             peers: self.peers.len(),
             channels,
             stored: self.store.len(),
+            store_bytes: self.store.used_bytes(),
+            store_capacity: self.store.capacity(),
             outbound_queued: self.outbound.len(),
             counters: self
                 .counters

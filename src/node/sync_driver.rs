@@ -655,6 +655,7 @@ impl EventLoop {
                     stored += 1;
                 }
                 Inserted::Duplicate => *self.counters.entry("duplicate").or_default() += 1,
+                Inserted::Full => *self.counters.entry("store_full").or_default() += 1,
             }
         }
         // Sliding: while batches keep arriving, a transfer is still under way and

@@ -40,3 +40,6 @@ mod site;
 
 /// Triage priority: a P1 overtakes a P3 backlog behind a slow emulated link.
 mod priority;
+
+/// Resource bounds: store size limit and its eviction order.
+mod limits;
