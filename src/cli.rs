@@ -256,6 +256,10 @@ struct UpArgs {
     /// Default TTL of sends that name none.
     #[arg(long, value_parser = humantime::parse_duration)]
     default_ttl: Option<Duration>,
+    /// Gossip messages per second accepted from one peer (bursts of as many);
+    /// beyond it messages are dropped, and a peer that keeps flooding is banned.
+    #[arg(long, default_value_t = fieldmesh::node::guard::DEFAULT_MAX_PEER_RATE)]
+    max_peer_rate: u32,
     /// Size limit of the store (messages and indexes), in bytes with an optional
     /// K, M or G suffix. When full, expired messages go first, then the least
     /// urgent oldest; a P1 is never evicted before it expires.
@@ -784,6 +788,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);
     }
     cfg.max_body_bytes = args.max_body_bytes;
+    cfg.max_peer_rate = args.max_peer_rate;
     if let Some(max) = args.max_ttl {
         if max.is_zero() || max > fieldmesh::gossip::envelope::MAX_TTL {
             bail!("--max-ttl must be between 1 ms and 7 days");

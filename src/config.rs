@@ -44,6 +44,9 @@ pub struct NodeConfig {
     pub max_body_bytes: usize,
     /// Connected peers at most.
     pub max_peers: u32,
+    /// Gossip messages per second accepted from one peer; beyond it messages are
+    /// dropped and a persistent flooder is banned.
+    pub max_peer_rate: u32,
     /// TTL rules: default, per-channel defaults and the maximum.
     pub ttl: TtlPolicy,
     /// The team to run in (its tag then is the team id); `None` runs the drill team
@@ -71,6 +74,7 @@ impl NodeConfig {
                 .collect(),
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_peers: DEFAULT_MAX_PEERS,
+            max_peer_rate: crate::node::guard::DEFAULT_MAX_PEER_RATE,
             ttl: TtlPolicy::default(),
             team_entry: None,
             link: None,

@@ -78,6 +78,20 @@ pub fn config(
         .build()
 }
 
+/// Peer scoring: only the application score counts (the node's record of a peer's
+/// faults: 1 point per invalid envelope, 0.05 per message over the rate limit, see
+/// `node::guard`). At -10 a peer gets no gossip from us, at -50 no publications,
+/// at -80 its messages are ignored; the node bans it at -100. IP colocation is not
+/// scored: a drill or a test runs many nodes behind one address.
+pub fn score_params() -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let params = gossipsub::PeerScoreParams {
+        app_specific_weight: 1.0,
+        ip_colocation_factor_weight: 0.0,
+        ..Default::default()
+    };
+    (params, gossipsub::PeerScoreThresholds::default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

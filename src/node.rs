@@ -5,6 +5,7 @@
 mod behaviour;
 mod command;
 mod event_loop;
+pub mod guard;
 mod sync_driver;
 pub mod team_state;
 

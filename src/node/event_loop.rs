@@ -4,6 +4,7 @@
 
 use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
+use super::guard::{Guard, Verdict, BAN, WARN_FAULTS};
 use super::sync_driver::SyncSession;
 use super::team_state::TEAM_CHANNEL;
 use super::{SharedTeam, SpawnError};
@@ -122,6 +123,8 @@ pub(super) struct EventLoop {
     outbound: Outbound,
     /// When the outbound queue was last offered to the links.
     last_pump: Instant,
+    /// Per-peer rate limits, fault budgets and bans.
+    guard: Guard,
 }
 
 impl EventLoop {
@@ -279,6 +282,7 @@ impl EventLoop {
             resync_at: None,
             outbound: Outbound::default(),
             last_pump: now,
+            guard: Guard::new(config.max_peer_rate),
         };
         let mut channels = event_loop.store.channels()?;
         channels.extend(config.channels.iter().cloned());
@@ -503,7 +507,8 @@ impl EventLoop {
     }
 
     fn on_discovered(&mut self, found: DiscoveryEvent) {
-        if self.swarm.is_connected(&found.peer) {
+        if self.swarm.is_connected(&found.peer) || self.guard.is_banned(&found.peer, Instant::now())
+        {
             return;
         }
         info!(peer = %found.peer, team = %found.team, "peer discovered");
@@ -529,6 +534,19 @@ impl EventLoop {
 
     fn on_redial_tick(&mut self) {
         let now = Instant::now();
+        for peer in self.guard.lift_expired(now) {
+            info!(%peer, "ban ended");
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .remove_blacklisted_peer(&peer);
+        }
+        for (peer, score) in self.guard.refresh(now) {
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .set_application_score(&peer, score);
+        }
         if self.resync_at.is_some_and(|t| t <= now) {
             self.resync_at = None;
             self.sync_all_peers();
@@ -610,6 +628,11 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
+                if self.guard.is_banned(&peer_id, Instant::now()) {
+                    debug!(peer = %peer_id, "closing a connection from a banned peer");
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
                 let addr = match &endpoint {
                     ConnectedPoint::Dialer { address, .. } => address.clone(),
                     ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr.clone(),
@@ -645,12 +668,12 @@ impl EventLoop {
                 if let Some(p) = self.peers.get_mut(&peer_id) {
                     p.connections.remove(&connection_id);
                 }
-                if num_established == 0 {
-                    self.peers.remove(&peer_id);
+                if num_established == 0 && self.peers.remove(&peer_id).is_some() {
                     self.sessions.remove(&peer_id);
                     info!(peer = %peer_id, "peer disconnected");
                     let _ = self.events_tx.send(NodeEvent::PeerDisconnected(peer_id));
                     let now = Instant::now();
+                    self.guard.forget(&peer_id, now);
                     for s in &mut self.statics {
                         if s.peer == Some(peer_id) && s.dialing.is_none() {
                             s.next_attempt = Some(now + s.backoff);
@@ -694,6 +717,25 @@ impl EventLoop {
         msg_id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) {
+        let verdict = self.guard.on_message(source, Instant::now());
+        if verdict != Verdict::Pass {
+            self.bump("rate_limited");
+            self.rescore(source);
+            if verdict == Verdict::Ban {
+                self.ban(source, "message rate");
+            }
+            // Dropped unvalidated; returns false if it already left the cache.
+            let _ = self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(
+                    &msg_id,
+                    &source,
+                    gossipsub::MessageAcceptance::Ignore,
+                );
+            return;
+        }
         let channel = gossip::channel_of_topic(&self.team, &message.topic);
         if channel.is_none() && self.foreign_topics.contains(&message.topic) {
             return self.relay_foreign(source, msg_id, &message.data);
@@ -944,11 +986,39 @@ impl EventLoop {
     }
 
     /// Logs and counts a typed rejection of a peer's envelope.
+    /// Counts a rejected envelope and charges it to `peer`'s fault budget.
     pub(super) fn count_rejection(&mut self, peer: PeerId, e: &EnvelopeError) {
         let code = e.code();
-        warn!(%peer, reason = code, error = %e, "rejected envelope");
+        if self.guard.faults(&peer) < WARN_FAULTS {
+            warn!(%peer, reason = code, error = %e, "rejected envelope");
+        } else {
+            debug!(%peer, reason = code, error = %e, "rejected envelope");
+        }
         *self.rejected.entry(code).or_default() += 1;
         let _ = self.events_tx.send(NodeEvent::Rejected { peer, code });
+        let verdict = self.guard.on_invalid(peer, Instant::now());
+        self.rescore(peer);
+        if verdict == Verdict::Ban {
+            self.ban(peer, "invalid envelopes");
+        }
+    }
+
+    /// Hands `peer`'s unforgiven faults to gossipsub as its application score.
+    fn rescore(&mut self, peer: PeerId) {
+        let score = self.guard.score(&peer);
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .set_application_score(&peer, score);
+    }
+
+    /// Disconnects `peer`, ignores its gossip and refuses it for [`BAN`].
+    fn ban(&mut self, peer: PeerId, why: &'static str) {
+        warn!(%peer, why, ban = ?BAN, "peer banned: disconnected and refused");
+        self.guard.ban(peer, Instant::now());
+        self.bump("banned");
+        self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
+        let _ = self.swarm.disconnect_peer_id(peer);
     }
 
     fn bump(&mut self, counter: &'static str) {

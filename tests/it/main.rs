@@ -43,3 +43,6 @@ mod priority;
 
 /// Resource bounds: store size limit and its eviction order.
 mod limits;
+
+/// Flood protection: flooding peers are cut off, P1 traffic gets through.
+mod flood;
