@@ -1,13 +1,15 @@
 //! mDNS / DNS-SD discovery with `mdns-sd`: announces this node as an instance of
 //! `_fieldmesh._udp.local.` and browses for others (`proto/discovery.md`). One
 //! mdns-sd daemon per process; its events are turned into [`DiscoveryEvent`]s on a
-//! bounded channel by a thread this module owns. The node loop decides whether to dial.
+//! bounded channel by a thread this module owns, which also offers every peer whose
+//! record still resolves again every few seconds. The node loop decides whether to dial.
 
 use crate::gossip::TeamTag;
 use libp2p::{multiaddr::Protocol, Multiaddr, PeerId};
-use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
+use mdns_sd::{Receiver, RecvTimeoutError, ServiceDaemon, ServiceEvent, ServiceInfo};
 use std::collections::HashMap;
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// DNS-SD service type of fieldmesh nodes.
@@ -15,8 +17,17 @@ pub const SERVICE_TYPE: &str = "_fieldmesh._udp.local.";
 /// Value of the `v` TXT key: the discovery record version.
 pub const TXT_VERSION: &str = "1";
 /// Capacity of the discovery channel: a burst of announcements from a whole room
-/// fits; if the loop is behind, later duplicates are dropped (mDNS repeats them).
+/// fits; if the loop is behind, later offers are dropped (the re-offer repeats them).
 pub const DISCOVERY_CHANNEL_CAPACITY: usize = 256;
+/// How often every peer whose record still resolves is offered to the loop again.
+/// mdns-sd reports an instance only when one of its records is new, so without this
+/// a room-mate whose connection closed while both nodes stayed up (a reset, TCP
+/// giving up after a long outage) would never be redialled. The loop ignores offers
+/// of connected peers, so a re-offer costs a dial only for a peer we lost.
+pub const REOFFER_INTERVAL: Duration = Duration::from_secs(5);
+/// Peers remembered for re-offers at most: the discovery channel's capacity, so one
+/// round of re-offers fits in it. A peer beyond it is offered once, when it resolves.
+const MAX_REMEMBERED_PEERS: usize = DISCOVERY_CHANNEL_CAPACITY;
 
 /// A peer found on the local network.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,38 +101,7 @@ impl Discovery {
         let me_peer = me.peer;
         std::thread::Builder::new()
             .name("fieldmesh-mdns".into())
-            .spawn(move || {
-                // Ends when the daemon shuts down and closes the receiver, or the node
-                // loop drops its end.
-                while let Ok(event) = events.recv() {
-                    let ServiceEvent::ServiceResolved(svc) = event else {
-                        continue;
-                    };
-                    let found = parse_resolved(
-                        svc.get_property_val_str("id"),
-                        svc.get_property_val_str("v"),
-                        svc.get_property_val_str("team"),
-                        svc.get_property_val_str("tcp"),
-                        svc.get_property_val_str("quic"),
-                        svc.get_addresses().iter().map(|a| a.to_ip_addr()),
-                    );
-                    match found {
-                        Ok(ev) if ev.peer == me_peer => {}
-                        Ok(ev) => {
-                            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(ev) {
-                                break;
-                            }
-                        }
-                        Err(reason) => {
-                            tracing::debug!(
-                                instance = svc.get_fullname(),
-                                reason,
-                                "ignored mDNS record"
-                            )
-                        }
-                    }
-                }
-            })
+            .spawn(move || browse(&events, me_peer, &tx))
             .map_err(DiscoveryError::Thread)?;
         Ok(Discovery { daemon })
     }
@@ -131,6 +111,82 @@ impl Discovery {
         if let Err(e) = self.daemon.shutdown() {
             tracing::debug!(error = %e, "mDNS daemon shutdown");
         }
+    }
+}
+
+/// Runs on the discovery thread: turns resolved records into [`DiscoveryEvent`]s, and
+/// every [`REOFFER_INTERVAL`] offers every remembered peer again. Ends when the daemon
+/// shuts down and closes `events`, or the node loop drops its end of `tx`.
+fn browse(events: &Receiver<ServiceEvent>, me: PeerId, tx: &mpsc::Sender<DiscoveryEvent>) {
+    let mut known = Remembered::default();
+    let mut next_reoffer = Instant::now() + REOFFER_INTERVAL;
+    loop {
+        let wait = next_reoffer.saturating_duration_since(Instant::now());
+        let mut offer = match events.recv_timeout(wait) {
+            Ok(ServiceEvent::ServiceResolved(svc)) => {
+                let found = parse_resolved(
+                    svc.get_property_val_str("id"),
+                    svc.get_property_val_str("v"),
+                    svc.get_property_val_str("team"),
+                    svc.get_property_val_str("tcp"),
+                    svc.get_property_val_str("quic"),
+                    svc.get_addresses().iter().map(|a| a.to_ip_addr()),
+                );
+                match found {
+                    Ok(ev) if ev.peer == me => vec![],
+                    Ok(ev) => {
+                        known.resolved(svc.get_fullname(), ev.clone());
+                        vec![ev]
+                    }
+                    Err(reason) => {
+                        known.removed(svc.get_fullname());
+                        tracing::debug!(
+                            instance = svc.get_fullname(),
+                            reason,
+                            "ignored mDNS record"
+                        );
+                        vec![]
+                    }
+                }
+            }
+            Ok(ServiceEvent::ServiceRemoved(_, fullname)) => {
+                known.removed(&fullname);
+                vec![]
+            }
+            Ok(_) => vec![],
+            Err(RecvTimeoutError::Timeout) => vec![],
+            Err(RecvTimeoutError::Disconnected) => return,
+        };
+        if Instant::now() >= next_reoffer {
+            next_reoffer = Instant::now() + REOFFER_INTERVAL;
+            offer.extend(known.peers.values().cloned());
+        }
+        for ev in offer {
+            // A full channel drops the offer: the next re-offer repeats it.
+            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(ev) {
+                return;
+            }
+        }
+    }
+}
+
+/// Peers whose records currently resolve, by mDNS instance name: what gets re-offered.
+#[derive(Default)]
+struct Remembered {
+    peers: HashMap<String, DiscoveryEvent>,
+}
+
+impl Remembered {
+    /// A record resolved (again): remember its latest addresses, unless full.
+    fn resolved(&mut self, instance: &str, ev: DiscoveryEvent) {
+        if self.peers.len() < MAX_REMEMBERED_PEERS || self.peers.contains_key(instance) {
+            self.peers.insert(instance.to_owned(), ev);
+        }
+    }
+
+    /// A record expired, said goodbye or stopped resolving to a dialable peer.
+    fn removed(&mut self, instance: &str) {
+        self.peers.remove(instance);
     }
 }
 
@@ -204,6 +260,35 @@ mod tests {
         assert_eq!(
             addrs,
             ["/ip4/10.0.0.2/tcp/4001", "/ip4/10.0.0.2/udp/4002/quic-v1"]
+        );
+    }
+
+    #[test]
+    fn remembers_resolved_peers_until_removed_within_its_cap() {
+        let ev = |port: &str| {
+            let peer = PeerId::random().to_string();
+            let ip = ["10.0.0.2".parse().unwrap()].into_iter();
+            parse_resolved(Some(&peer), Some("1"), None, Some(port), None, ip).unwrap()
+        };
+        let mut known = Remembered::default();
+        let (first, moved) = (ev("1"), ev("2"));
+        known.resolved("a", first);
+        known.resolved("a", moved.clone());
+        assert_eq!(
+            known.peers.values().collect::<Vec<_>>(),
+            [&moved],
+            "latest addresses"
+        );
+        known.removed("a");
+        assert!(known.peers.is_empty());
+        for i in 0..MAX_REMEMBERED_PEERS + 5 {
+            known.resolved(&i.to_string(), ev("1"));
+        }
+        assert_eq!(known.peers.len(), MAX_REMEMBERED_PEERS);
+        known.resolved("0", moved.clone());
+        assert_eq!(
+            known.peers["0"], moved,
+            "a remembered peer is updated when full"
         );
     }
 

@@ -1,7 +1,8 @@
 //! Field conditions on the network-namespace test site (issue 8): rooms joined only
-//! by relays, a relay's link down for 20 s, and hosts crashing during traffic.
+//! by relays, a relay's link down for 20 s, a relay's connections reset, and hosts
+//! crashing during traffic.
 
-use crate::harness::is_root;
+use crate::harness::{is_root, wait_until, TEN_SECS};
 use crate::testsite::{field_site, HostSpec, Site, CHANNEL, LONG_TTL};
 use rand::rngs::StdRng;
 use rand::seq::IteratorRandom;
@@ -111,6 +112,37 @@ async fn hosts_converge_after_a_relay_link_is_down_for_20_s() {
     sent.extend(traffic(&site, &everyone, Duration::from_secs(3)).await);
 
     let ids: HashSet<String> = sent.into_iter().map(|(_, id)| id).collect();
+    site.wait_all_hold(&ids, CONVERGE_DEADLINE).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_whose_connections_reset_is_found_again_by_mdns() {
+    if !is_root() {
+        eprintln!("skipped: needs root (netns)");
+        return;
+    }
+    let plan = [
+        HostSpec::new("t1", &[TENT]),
+        HostSpec::new("r1", &[TENT, INCIDENT]),
+        HostSpec::new("i1", &[INCIDENT]),
+    ];
+    let site = Site::build("reset", &plan).await;
+    site.wait_rooms_meshed(MESH_DEADLINE).await;
+    let r1 = site.index("r1");
+    site.reset_connections(r1);
+    wait_until(TEN_SECS, "r1 to see the resets", || async {
+        let left = site.connected(r1).await.len();
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(format!("{left} connections left"))
+        }
+    })
+    .await;
+    // Both daemons stay up and their mDNS records do not change: only redialling a
+    // known room-mate brings the relay back.
+    site.wait_rooms_meshed(MESH_DEADLINE).await;
+    let ids = HashSet::from([send_from(&site, site.index("t1"), 0).await]);
     site.wait_all_hold(&ids, CONVERGE_DEADLINE).await;
 }
 

@@ -252,6 +252,23 @@ impl Site {
         self.set_link(h, room, "up");
     }
 
+    /// Resets every established TCP connection of host `h` (`ss -K`), as a TCP
+    /// timeout after a long outage or a rebooted access point would: both daemons
+    /// stay up and must find each other again.
+    pub fn reset_connections(&self, h: usize) {
+        let netns = &self.hosts[h].netns;
+        ip(&[
+            "netns",
+            "exec",
+            netns,
+            "ss",
+            "-K",
+            "-t",
+            "state",
+            "established",
+        ]);
+    }
+
     /// Kills host `h`'s daemon with SIGKILL (a crash); its data dir stays.
     pub async fn kill(&mut self, h: usize) {
         let daemon = self.hosts[h].daemon.take().expect("host is up");
@@ -289,6 +306,18 @@ impl Site {
             daemon: None,
         });
         ip(&["netns", "add", &netns]);
+        // IPv4 only: IPv6 link-local addresses would appear a second after the link
+        // (duplicate address detection) and count as new mDNS records, which makes
+        // peers re-resolve at times the tests do not control.
+        ip(&[
+            "netns",
+            "exec",
+            &netns,
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]);
         ip(&["-n", &netns, "link", "set", "lo", "up"]);
         for (i, &room) in spec.rooms.iter().enumerate() {
             let (inner, outer) = (format!("eth{i}"), format!("h{h}e{i}"));
