@@ -13,10 +13,12 @@
 //! - [`node`]: the one event loop that owns the swarm, and its Clone handle.
 //! - [`api`]: the local control socket (JSON Lines) over a node handle.
 //! - [`config`]: defaults and tunables.
+//! - [`bench`]: the dissemination benchmark (`fieldmesh bench`) over in-process nodes.
 //!
 //! The wire formats are specified in `proto/`; code links there, not the other way round.
 
 pub mod api;
+pub mod bench;
 pub mod config;
 pub mod crypto;
 pub mod discovery;
