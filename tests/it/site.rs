@@ -64,7 +64,7 @@ async fn relays_carry_messages_between_three_rooms() {
         }
     }
     let mut ids = HashSet::new();
-    for (n, name) in ["t1", "i2", "c1", "r1", "c2"].into_iter().enumerate() {
+    for (n, name) in ["t1", "i2", "c1", "r1", "r2", "c2"].into_iter().enumerate() {
         ids.insert(send_from(&site, site.index(name), n).await);
     }
     site.wait_all_hold(&ids, CONVERGE_DEADLINE).await;
