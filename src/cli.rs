@@ -105,6 +105,48 @@ enum Cmd {
     /// Run the dissemination benchmark (bench-spec.md) over in-process nodes; prints
     /// one JSON line.
     Bench(BenchArgs),
+    /// Rehearse a drill: N in-process nodes over emulated poor links, with churn;
+    /// prints a summary and one JSON line, writes PREFIX.json and PREFIX.svg.
+    Sim(SimArgs),
+}
+
+/// Flags of `sim`.
+#[derive(Args, Debug)]
+struct SimArgs {
+    /// Nodes (laptops).
+    #[arg(long, default_value_t = 20)]
+    nodes: usize,
+    /// How they are linked: rooms (tents of 8 chained by relays), random, line.
+    #[arg(long, default_value = "rooms")]
+    topology: fieldmesh::sim::Topology,
+    /// Segment loss on every link (0..=0.9); a lost segment arrives one
+    /// retransmission timeout later, as over TCP.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// One-way delay on every link.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "5ms")]
+    delay: Duration,
+    /// Fraction of nodes stopped and restarted during the traffic (0..=1).
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// How long messages are sent.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30s")]
+    duration: Duration,
+    /// Messages per second, from random live nodes.
+    #[arg(long, default_value_t = 2.0)]
+    rate: f64,
+    /// Message time to live.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "10m")]
+    ttl: Duration,
+    /// How long to wait after the traffic for every node to get every message.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "60s")]
+    drain: Duration,
+    /// Seed of topology, publishers and churn.
+    #[arg(long, default_value_t = 1)]
+    seed: u32,
+    /// Where to write the report: PREFIX.json and PREFIX.svg.
+    #[arg(long, default_value = "fieldmesh-sim")]
+    out: PathBuf,
 }
 
 /// Flags of `bench`, spelled as the reference peers spell them.
@@ -281,7 +323,7 @@ impl Cli {
     /// stderr carries its progress.
     pub(crate) fn default_log_filter(&self) -> &'static str {
         match self.cmd {
-            Cmd::Bench(_) => "warn",
+            Cmd::Bench(_) | Cmd::Sim(_) => "warn",
             _ => "fieldmesh=info,warn",
         }
     }
@@ -326,6 +368,50 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
 }
 
+/// `sim`: runs a drill simulation, prints a summary on stderr and the report as
+/// one JSON line, and writes it with its plot next to `--out`.
+async fn sim(args: SimArgs) -> anyhow::Result<()> {
+    use fieldmesh::sim;
+    if !(0.0..=0.9).contains(&args.loss) {
+        bail!("--loss must be between 0 and 0.9");
+    }
+    let params = sim::Params {
+        nodes: args.nodes,
+        topology: args.topology,
+        link: fieldmesh::transport::LinkProfile {
+            loss: args.loss,
+            delay: args.delay,
+            bandwidth: None,
+        },
+        churn: args.churn,
+        duration: args.duration,
+        rate: args.rate,
+        ttl: args.ttl,
+        drain: args.drain,
+        seed: args.seed,
+    };
+    let report = sim::run(&params, |line| eprintln!("{line}")).await?;
+    eprintln!(
+        "delivered {:.3} % of {} deliveries within the TTL; {} of {} messages missing somewhere; latency p50 {} ms, p99 {} ms; {} restarts",
+        report.delivered_fraction * 100.0,
+        report.deliveries_due,
+        report.messages_lost,
+        report.messages_sent,
+        report.latency_ms.p50.map_or("-".into(), |v| v.to_string()),
+        report.latency_ms.p99.map_or("-".into(), |v| v.to_string()),
+        report.restarts,
+    );
+    let json = args.out.with_extension("json");
+    let svg = args.out.with_extension("svg");
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", json.display()))?;
+    std::fs::write(&svg, sim::plot::svg(&report))
+        .with_context(|| format!("cannot write {}", svg.display()))?;
+    eprintln!("wrote {} and {}", json.display(), svg.display());
+    println!("{}", serde_json::to_string(&report)?);
+    Ok(())
+}
+
 /// Runs the parsed command.
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     let data = match cli.data {
@@ -335,6 +421,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Up(args) => up(&data, args, cli.json).await,
         Cmd::Bench(args) => bench(args).await,
+        Cmd::Sim(args) => sim(args).await,
         Cmd::Id => {
             let id = Identity::peer_id_of(&data)?;
             if cli.json {

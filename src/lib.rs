@@ -14,6 +14,7 @@
 //! - [`api`]: the local control socket (JSON Lines) over a node handle.
 //! - [`config`]: defaults and tunables.
 //! - [`bench`]: the dissemination benchmark (`fieldmesh bench`) over in-process nodes.
+//! - [`sim`]: the drill simulator (`fieldmesh sim`): in-process nodes over emulated poor links.
 //!
 //! The wire formats are specified in `proto/`; code links there, not the other way round.
 
@@ -25,6 +26,7 @@ pub mod discovery;
 pub mod gossip;
 pub mod identity;
 pub mod node;
+pub mod sim;
 pub mod store;
 pub mod sync;
 pub mod team;

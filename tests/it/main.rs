@@ -46,3 +46,6 @@ mod limits;
 
 /// Flood protection: flooding peers are cut off, P1 traffic gets through.
 mod flood;
+
+/// `fieldmesh sim`: the drill simulator's delivery under loss and churn.
+mod sim;
