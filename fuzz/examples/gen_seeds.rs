@@ -297,6 +297,35 @@ fn main() -> anyhow::Result<()> {
     write(&dir, "tombstone", &[&[0u8], &tomb.encode()[..]].concat())?;
     let receipt = Receipt::new(&[MessageId([0x12; 32]), MessageId([0x40; 32])]);
     write(&dir, "receipt", &[&[1u8], &receipt.encode()[..]].concat())?;
+
+    // dm_open: DMs sealed by the checks' fixed author to their fixed recipient.
+    let public = |seed: [u8; 32]| -> anyhow::Result<[u8; 32]> {
+        Ok(
+            ed25519::Keypair::from(ed25519::SecretKey::try_from_bytes(seed)?)
+                .public()
+                .to_bytes(),
+        )
+    };
+    let dir = seeds.join("dm_open");
+    for (name, text) in [("short", &b"bay 4"[..]), ("empty", &b""[..])] {
+        let sealed = fieldmesh::crypto::dm::seal_dm(&[1; 32], &public([2; 32])?, text)?;
+        write(&dir, name, &sealed)?;
+    }
+
+    // sealed_file: a sealed record under the checks' key and a fast drill vault.
+    let dir = seeds.join("sealed_file");
+    let key = fieldmesh::crypto::at_rest::Key::from_bytes([9; 32]);
+    write(
+        &dir,
+        "record",
+        &fieldmesh::crypto::at_rest::seal(&key, b"record id", &golden),
+    )?;
+    let (vault, _) = fieldmesh::crypto::at_rest::vault_create(
+        b"",
+        &fieldmesh::crypto::at_rest::KdfParams::FAST_INSECURE,
+        b"contents",
+    )?;
+    write(&dir, "vault", &vault)?;
     Ok(())
 }
 

@@ -1,19 +1,13 @@
 //! Control-socket request decoder (`proto/control.md`): JSON Lines from local clients.
 //! Any bytes must parse or fail without panicking; a parsed request must serialise
 //! and parse back to the same request. Reply lines (what the CLI reads) are parsed too.
+//! The checks live in `tests/common/fuzz_checks.rs`, shared with
+//! `tests/fuzz_regressions.rs`.
 #![no_main]
 
-use fieldmesh::api::{Reply, Request};
-use libfuzzer_sys::fuzz_target;
+// Every target includes all the shared checks and uses one of them.
+#[allow(dead_code)]
+#[path = "../../tests/common/fuzz_checks.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(req) = serde_json::from_slice::<Request>(data) {
-        let line = serde_json::to_vec(&req).expect("a parsed request serialises");
-        let back: Request = serde_json::from_slice(&line).expect("a serialised request parses");
-        assert_eq!(format!("{back:?}"), format!("{req:?}"));
-    }
-    if let Ok(reply) = serde_json::from_slice::<Reply>(data) {
-        let line = serde_json::to_vec(&reply).expect("a parsed reply serialises");
-        let _: Reply = serde_json::from_slice(&line).expect("a serialised reply parses");
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::control_request(data));

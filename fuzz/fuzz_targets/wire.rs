@@ -2,19 +2,13 @@
 //! decoding of length-prefixed lists and strings must never panic or over-allocate,
 //! and what decodes must re-encode to exactly the same bytes (the encoding is canonical
 //! for these types).
+//! The checks live in `tests/common/fuzz_checks.rs`, shared with
+//! `tests/fuzz_regressions.rs`.
 #![no_main]
 
-use fieldmesh::wire;
-use libfuzzer_sys::fuzz_target;
+// Every target includes all the shared checks and uses one of them.
+#[allow(dead_code)]
+#[path = "../../tests/common/fuzz_checks.rs"]
+mod checks;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(v) = wire::decode::<Vec<Vec<u8>>>(data) {
-        assert_eq!(wire::encode(&v).expect("re-encodes"), data);
-    }
-    if let Ok(v) = wire::decode::<(u8, String, u64)>(data) {
-        assert_eq!(wire::encode(&v).expect("re-encodes"), data);
-    }
-    if let Ok(v) = wire::decode::<Option<Vec<String>>>(data) {
-        assert_eq!(wire::encode(&v).expect("re-encodes"), data);
-    }
-});
+libfuzzer_sys::fuzz_target!(|data: &[u8]| checks::wire(data));

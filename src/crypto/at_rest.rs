@@ -242,13 +242,14 @@ pub fn vault_create(
     Ok((vault_reseal(&vault_key, contents), vault_key))
 }
 
-/// Opens a vault image with the passphrase. Returns the contents (zeroized on drop)
-/// and the key to rewrite the vault. Runs argon2 once, with the header's parameters,
-/// after checking them against the accepted range.
-pub fn vault_open(
-    file: &[u8],
-    passphrase: &[u8],
-) -> Result<(Zeroizing<Vec<u8>>, VaultKey), VaultError> {
+/// Checks a vault image's framing without running argon2: the header decodes, has
+/// the magic and argon2 parameters in range, and a sealed part at least as long as
+/// the seal overhead follows. Returns the parameters and the sealed part.
+pub fn vault_check(file: &[u8]) -> Result<(KdfParams, &[u8]), VaultError> {
+    vault_parse(file).map(|(h, sealed)| (h.params, sealed))
+}
+
+fn vault_parse(file: &[u8]) -> Result<(VaultHeader, &[u8]), VaultError> {
     let header_bytes = file
         .get(..VAULT_HEADER_LEN)
         .ok_or(VaultError::Malformed { what: "too short" })?;
@@ -266,6 +267,17 @@ pub fn vault_open(
     if sealed.len() < SEAL_OVERHEAD {
         return Err(VaultError::Malformed { what: "too short" });
     }
+    Ok((header, sealed))
+}
+
+/// Opens a vault image with the passphrase. Returns the contents (zeroized on drop)
+/// and the key to rewrite the vault. Runs argon2 once, with the header's parameters,
+/// after checking them against the accepted range.
+pub fn vault_open(
+    file: &[u8],
+    passphrase: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, VaultKey), VaultError> {
+    let (header, sealed) = vault_parse(file)?;
     let vault_key = unlock(passphrase, &header.params, header.salt).map_err(|e| match e {
         // in_range was checked above, so this is argon2 refusing something odd.
         VaultError::BadParams => VaultError::Malformed {
