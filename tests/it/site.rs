@@ -18,9 +18,11 @@ const MESH_DEADLINE: Duration = Duration::from_secs(30);
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(60);
 /// One message per this interval while traffic runs.
 const TRAFFIC_INTERVAL: Duration = Duration::from_millis(400);
-/// Index of the tent, incident and command-post rooms in [`crate::testsite::ROOMS`].
+/// The tent's index in [`crate::testsite::ROOMS`].
 const TENT: usize = 0;
+/// The incident room's index.
 const INCIDENT: usize = 1;
+/// The command post's index.
 const COMMAND: usize = 2;
 
 /// Sends one message from host `h`; returns its id.

@@ -95,22 +95,22 @@ impl Site {
             hosts: Vec::new(),
             root: tempfile::Builder::new().prefix("fms").tempdir().unwrap(),
         };
-        ip(&["netns", "add", &site.switch]);
+        let sw = site.switch.clone();
+        ip(&["netns", "add", &sw]);
         for room in ROOMS {
-            ip(&["-n", &site.switch, "link", "add", room, "type", "bridge"]);
             // mDNS must reach every port; no querier runs here to keep snooping fed.
             ip(&[
                 "-n",
-                &site.switch,
+                &sw,
                 "link",
-                "set",
+                "add",
                 room,
                 "type",
                 "bridge",
                 "mcast_snooping",
                 "0",
             ]);
-            ip(&["-n", &site.switch, "link", "set", room, "up"]);
+            ip(&["-n", &sw, "link", "set", room, "up"]);
         }
         for spec in plan {
             site.plug(spec.clone());
