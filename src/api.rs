@@ -4,6 +4,7 @@
 pub mod control;
 pub mod delivery;
 pub mod export;
+pub mod metrics;
 pub mod notify;
 
 use crate::gossip::envelope::Envelope;

@@ -1,5 +1,9 @@
 //! The command line: `up` runs a node in the foreground; every other subcommand is
-//! a thin client of the node's control socket.
+//! a thin client of the node's control socket, except `config`, `completions`,
+//! `id`, `team`, `bench` and `sim`, which work without a node.
+
+mod catch_up;
+mod settings;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -25,7 +29,7 @@ use zeroize::Zeroizing;
 
 /// fieldmesh: offline mesh messenger for disaster sites.
 #[derive(Parser, Debug)]
-#[command(name = "fieldmesh", version, about)]
+#[command(name = "fieldmesh", version = fieldmesh::config::VERSION, about)]
 pub(crate) struct Cli {
     /// Data directory (key, store, control socket). Default: $XDG_DATA_HOME/fieldmesh.
     #[arg(long, global = true, env = "FIELDMESH_DATA", value_name = "DIR")]
@@ -40,7 +44,7 @@ pub(crate) struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Run a node in the foreground until Ctrl-C.
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Publish a message through the running node.
     Send {
         /// Channel name (a-z, 0-9, '.', '_', '-').
@@ -108,6 +112,14 @@ enum Cmd {
     /// Rehearse a drill: N in-process nodes over emulated poor links, with churn;
     /// prints a summary and one JSON line, writes PREFIX.json and PREFIX.svg.
     Sim(SimArgs),
+    /// The config file: where it is read from, and whether a file is valid.
+    #[command(subcommand)]
+    Config(settings::ConfigCmd),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
 }
 
 /// Flags of `sim`.
@@ -276,14 +288,14 @@ struct UpArgs {
     name: Option<String>,
     /// Team to run in: a team created or joined here (name or id), or `drill`
     /// (the default: no team key, readable by every drill node).
-    #[arg(long, default_value = config::DEFAULT_TEAM)]
-    team: String,
+    #[arg(long)]
+    team: Option<String>,
     /// Extra channel to follow (repeatable); general and triage are always followed.
     #[arg(long = "channel", value_name = "CHANNEL")]
     channels: Vec<String>,
-    /// Largest message body in bytes accepted or sent.
-    #[arg(long, default_value_t = fieldmesh::gossip::envelope::DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: usize,
+    /// Largest message body in bytes accepted or sent (default 65536).
+    #[arg(long)]
+    max_body_bytes: Option<usize>,
     /// Longest TTL this team allows (sends over it are refused, and so are peers'
     /// messages over it); set the same on every node of the team.
     #[arg(long, value_parser = humantime::parse_duration)]
@@ -299,14 +311,15 @@ struct UpArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     default_ttl: Option<Duration>,
     /// Gossip messages per second accepted from one peer (bursts of as many);
-    /// beyond it messages are dropped, and a peer that keeps flooding is banned.
-    #[arg(long, default_value_t = fieldmesh::node::guard::DEFAULT_MAX_PEER_RATE)]
-    max_peer_rate: u32,
+    /// beyond it messages are dropped, and a peer that keeps flooding is banned
+    /// (default 1000).
+    #[arg(long)]
+    max_peer_rate: Option<u32>,
     /// Size limit of the store (messages and indexes), in bytes with an optional
     /// K, M or G suffix. When full, expired messages go first, then the least
-    /// urgent oldest; a P1 is never evicted before it expires.
-    #[arg(long, value_parser = parse_size, default_value = "1G")]
-    max_store_bytes: u64,
+    /// urgent oldest; a P1 is never evicted before it expires (default 1G).
+    #[arg(long, value_parser = config::file::parse_size)]
+    max_store_bytes: Option<u64>,
     /// Emulate a poor link on every TCP connection, e.g. `loss=0.1,delay=20ms,rate=64k`
     /// (tests and drills only: it slows the node down on purpose).
     #[arg(long, value_name = "PROFILE", hide = true)]
@@ -314,6 +327,14 @@ struct UpArgs {
     /// Per-channel default TTL, e.g. `triage=2h` (repeatable).
     #[arg(long = "channel-ttl", value_name = "CHANNEL=DURATION")]
     channel_ttls: Vec<String>,
+    /// Serve Prometheus metrics on this address at /metrics, e.g. 127.0.0.1:9464
+    /// (default: off).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Config file (default: `fieldmesh config path`; a missing default file is
+    /// no error). Flags given here win over its values.
+    #[arg(long, env = "FIELDMESH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     passphrase: PassphraseArgs,
 }
@@ -390,7 +411,19 @@ async fn sim(args: SimArgs) -> anyhow::Result<()> {
         drain: args.drain,
         seed: args.seed,
     };
-    let report = sim::run(&params, |line| eprintln!("{line}")).await?;
+    // A time-based bar over the traffic phase (the drain may end sooner).
+    let progress = fieldmesh::progress::Progress::new(args.duration.as_secs(), "s of traffic");
+    let started = std::time::Instant::now();
+    let run = sim::run(&params, |line| progress.phase(line));
+    tokio::pin!(run);
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let report = loop {
+        tokio::select! {
+            r = &mut run => break r?,
+            _ = tick.tick() => progress.set(started.elapsed().as_secs().min(args.duration.as_secs())),
+        }
+    };
+    progress.finish();
     eprintln!(
         "delivered {:.3} % of {} deliveries within the TTL; {} of {} messages missing somewhere; latency p50 {} ms, p99 {} ms; {} restarts",
         report.delivered_fraction * 100.0,
@@ -419,9 +452,16 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         None => config::default_data_dir().context("no home directory: pass --data DIR")?,
     };
     match cli.cmd {
-        Cmd::Up(args) => up(&data, args, cli.json).await,
+        Cmd::Up(args) => up(&data, *args, cli.json).await,
         Cmd::Bench(args) => bench(args).await,
         Cmd::Sim(args) => sim(args).await,
+        Cmd::Config(cmd) => settings::config(cmd, cli.json),
+        Cmd::Completions { shell } => {
+            use clap::CommandFactory;
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "fieldmesh", &mut std::io::stdout());
+            Ok(())
+        }
         Cmd::Id => {
             let id = Identity::peer_id_of(&data)?;
             if cli.json {
@@ -455,12 +495,15 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 None => None,
             };
+            let progress =
+                fieldmesh::progress::Progress::spinner(&format!("transcribing message {id}"));
             let export = client
                 .request(Op::Transcribe {
                     message: id,
                     format: Some(format),
                 })
                 .await;
+            progress.finish();
             let export = match (export, &to) {
                 (Ok(e), _) => e,
                 (Err(e), Some(path)) => {
@@ -839,22 +882,9 @@ fn print_message(m: &MessageView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Parses a byte count with an optional K, M or G (powers of 1024) suffix.
-fn parse_size(s: &str) -> Result<u64, String> {
-    let (num, shift) = match s.as_bytes().last() {
-        Some(b'k' | b'K') => (&s[..s.len() - 1], 10),
-        Some(b'm' | b'M') => (&s[..s.len() - 1], 20),
-        Some(b'g' | b'G') => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    num.parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(1 << shift))
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("{s:?} is not a size such as 500M or 2G"))
-}
-
 async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
+    // The whole config is read and checked before anything starts.
+    let args = args.merge_config_file()?;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
     std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
@@ -874,8 +904,12 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         cfg.channels
             .push(ChannelName::new(&c).with_context(|| format!("bad --channel {c}"))?);
     }
-    cfg.max_body_bytes = args.max_body_bytes;
-    cfg.max_peer_rate = args.max_peer_rate;
+    cfg.max_body_bytes = args
+        .max_body_bytes
+        .unwrap_or(fieldmesh::gossip::envelope::DEFAULT_MAX_BODY_BYTES);
+    cfg.max_peer_rate = args
+        .max_peer_rate
+        .unwrap_or(fieldmesh::node::guard::DEFAULT_MAX_PEER_RATE);
     if let Some(max) = args.max_ttl {
         if max.is_zero() || max > fieldmesh::gossip::envelope::MAX_TTL {
             bail!("--max-ttl must be between 1 ms and 7 days");
@@ -913,11 +947,12 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     }
     let unlocked = Identity::unlock_or_create(data, &passphrase)?;
     // Each team keeps its own store, so teams never mix on disk.
-    let store_dir = if args.team == config::DEFAULT_TEAM {
+    let team = args.team.as_deref().unwrap_or(config::DEFAULT_TEAM);
+    let store_dir = if team == config::DEFAULT_TEAM {
         cfg.team = TeamTag::new(config::DEFAULT_TEAM).context("drill tag")?;
         data.join(config::STORE_DIR)
     } else {
-        let entry = find_team(&unlocked.teams, &args.team)?;
+        let entry = find_team(&unlocked.teams, team)?;
         let dir = data.join(format!("{}-{}", config::STORE_DIR, TeamId(entry.id)));
         cfg.team_entry = Some(entry);
         dir
@@ -930,10 +965,23 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
                 data.display()
             )
         })?
-        .with_capacity(args.max_store_bytes);
+        .with_capacity(
+            args.max_store_bytes
+                .unwrap_or(fieldmesh::store::DEFAULT_MAX_STORE_BYTES),
+        );
+    // Bound before the node starts, so a taken port stops nothing half-started.
+    let metrics = match args.metrics {
+        Some(addr) => Some(fieldmesh::api::metrics::MetricsEndpoint::bind(addr).await?),
+        None => None,
+    };
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control = control::serve(&socket, node.clone(), shutdown.clone()).await?;
+    let metrics_addr = metrics.as_ref().map(|m| m.local_addr());
+    if let Some(m) = metrics {
+        control.spawn(m.run(node.clone(), shutdown.clone()));
+    }
+    control.spawn(catch_up::show(node.clone(), shutdown.clone()));
 
     if args.notify {
         let detail = if args.notify_detail {
@@ -956,12 +1004,16 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             "listen": listen,
             "data_dir": data,
             "control": socket,
+            "metrics": metrics_addr,
         });
         println!("{ready}");
     } else {
         println!("fieldmesh node {}", node.peer_id());
         for a in &listen {
             println!("listening on {a}");
+        }
+        if let Some(a) = metrics_addr {
+            println!("metrics on http://{a}/metrics");
         }
         println!("data dir {}", data.display());
     }

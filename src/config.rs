@@ -1,10 +1,21 @@
-//! Node configuration: every tunable with its default and the reason for it.
+//! Node configuration: every tunable with its default and the reason for it;
+//! [`file`] reads the same settings from the TOML config file.
+
+pub mod file;
 
 use crate::gossip::envelope::{ChannelName, DEFAULT_MAX_BODY_BYTES};
 use crate::gossip::TeamTag;
 use libp2p::Multiaddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// What `--version` prints after the name: the package version and the wire
+/// protocol versions, which decide who can talk to whom (gossip topics
+/// `fieldmesh/1/…`, catch-up sync [`crate::sync::PROTOCOL`]).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (protocol fieldmesh/1, sync /fieldmesh/sync/1)"
+);
 
 /// Team a node joins when none is given: the drill team, so that a fresh install
 /// talks to other fresh installs during an exercise.
@@ -164,6 +175,13 @@ pub enum TtlError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn version_names_the_protocols_in_use() {
+        let topic_version = crate::gossip::TOPIC_PREFIX.trim_end_matches('/');
+        assert!(VERSION.contains(&format!("protocol {topic_version},")));
+        assert!(VERSION.contains(&format!("sync {})", crate::sync::PROTOCOL)));
+    }
 
     #[test]
     fn ttl_policy_uses_channel_defaults_and_refuses_over_max() {

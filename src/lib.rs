@@ -15,6 +15,7 @@
 //! - [`config`]: defaults and tunables.
 //! - [`bench`]: the dissemination benchmark (`fieldmesh bench`) over in-process nodes.
 //! - [`sim`]: the drill simulator (`fieldmesh sim`): in-process nodes over emulated poor links.
+//! - [`progress`]: progress bars (terminal) or plain lines (logs) for long operations.
 //!
 //! The wire formats are specified in `proto/`; code links there, not the other way round.
 
@@ -26,6 +27,7 @@ pub mod discovery;
 pub mod gossip;
 pub mod identity;
 pub mod node;
+pub mod progress;
 pub mod sim;
 pub mod store;
 pub mod sync;

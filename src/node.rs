@@ -6,6 +6,7 @@ mod behaviour;
 mod command;
 mod event_loop;
 pub mod guard;
+pub mod latency;
 mod sync_driver;
 pub mod team_state;
 

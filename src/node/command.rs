@@ -127,4 +127,19 @@ pub struct StatusView {
     pub rejected: BTreeMap<String, u64>,
     /// Seconds since start.
     pub uptime_secs: u64,
+    /// Connected peers by transport (`tcp`, `quic`); a peer with both counts
+    /// under each.
+    #[serde(default)]
+    pub peers_by_transport: BTreeMap<String, usize>,
+    /// Catch-up sync sessions this node is running (one per peer at most).
+    #[serde(default)]
+    pub sync_sessions: usize,
+    /// Messages those sessions know they still have to fetch or push (ranges
+    /// not yet paged are not counted: their size is unknown until fetched).
+    #[serde(default)]
+    pub sync_backlog: usize,
+    /// Delivery latency of P1 messages from peers (author's `created_at_ms` to
+    /// stored here).
+    #[serde(default)]
+    pub p1_latency: super::latency::LatencyHistogram,
 }

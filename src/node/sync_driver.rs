@@ -319,6 +319,22 @@ impl EventLoop {
         }
     }
 
+    /// Messages the running sessions know they still have to fetch or push:
+    /// `status` and `/metrics` report it as the sync backlog.
+    pub(super) fn sync_backlog(&self) -> usize {
+        self.sessions
+            .values()
+            .filter_map(|s| s.current.as_ref())
+            .map(|(_, phase)| match phase {
+                Phase::Reconciling(_) => 0,
+                Phase::Fetching {
+                    need, have, asked, ..
+                } => need.len() + asked.len() + have.len(),
+                Phase::Pushing { have, .. } => have.len(),
+            })
+            .sum()
+    }
+
     fn finish_sync(&mut self, peer: PeerId, error: Option<String>) {
         let Some(session) = self.sessions.remove(&peer) else {
             return;

@@ -85,6 +85,8 @@ pub struct Daemon {
     pub peer_id: String,
     /// Its bound listen addresses, from the ready line.
     pub listen: Vec<String>,
+    /// The whole ready line (`metrics` holds the bound metrics address).
+    pub ready: serde_json::Value,
     log: PathBuf,
 }
 
@@ -165,6 +167,7 @@ impl Daemon {
             _dir: dir,
             peer_id: ready["peer_id"].as_str().unwrap().to_owned(),
             listen: serde_json::from_value(ready["listen"].clone()).unwrap(),
+            ready,
             log,
         }
     }

@@ -49,3 +49,10 @@ mod flood;
 
 /// `fieldmesh sim`: the drill simulator's delivery under loss and churn.
 mod sim;
+
+/// Install and configure: `config check`, the config file under the flags of
+/// `up`, shell completions, `--version`.
+mod config;
+
+/// `up --metrics`: Prometheus text that parses, counters that move.
+mod metrics;
