@@ -6,6 +6,7 @@
 #   benches/compare.sh                       # everything, REPS=3
 #   REPS=1 ONLY="--n 50 --m 1000 --window 1" benches/compare.sh
 #   IMPLS="fieldmesh rust" benches/compare.sh
+#   FIELDMESH_CMD="path/to/fieldmesh bench" benches/compare.sh   # measure a given build
 #
 # Output: target/compare/<UTC time>/{runs.jsonl,table.md,*.log}; the table is also printed.
 # Nothing is written under ../shared: the Rust peer builds into target/peer-rust, the JS
@@ -30,9 +31,13 @@ CONFIGS=(
 if [ -n "${ONLY:-}" ]; then CONFIGS=("$ONLY"); fi
 has() { [[ " $IMPLS " == *" $1 "* ]]; }
 
-echo "building fieldmesh (release)" >&2
-cargo build --release --locked --bin fieldmesh 2>&1 | tail -1 >&2 || exit 2
-FM=$ROOT/target/release/fieldmesh
+if [ -z "${FIELDMESH_CMD:-}" ]; then
+  echo "building fieldmesh (release)" >&2
+  cargo build --release --locked --bin fieldmesh 2>&1 | tail -1 >&2 || exit 2
+  FIELDMESH_CMD="$ROOT/target/release/fieldmesh bench"
+fi
+# shellcheck disable=SC2206
+FM=($FIELDMESH_CMD)
 if has rust; then
   echo "building the rust-libp2p peer into target/peer-rust" >&2
   if ! CARGO_TARGET_DIR=$ROOT/target/peer-rust cargo build --release --locked \
@@ -60,7 +65,7 @@ run() { # impl rep config
   # shellcheck disable=SC2206
   local -a args=($cfg --s 512 --seed 1 --timeout-s $((RUN_TIMEOUT - 20)))
   case $impl in
-    fieldmesh) cmd=("$FM" bench "${args[@]}") ;;
+    fieldmesh) cmd=("${FM[@]}" "${args[@]}") ;;
     rust) cmd=("$RUST" "${args[@]}") ;;
     js)
       # The JS peer has no n500 figure in bench-spec.md (it does not finish in time).

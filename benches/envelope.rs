@@ -1,5 +1,7 @@
-//! Micro-benchmarks (criterion): envelope encode/sign, decode+verify, time
-//! validation, and store insert / channel range read.
+//! Micro-benchmarks (criterion) of the per-message work on the dissemination path
+//! (issue 7): envelope encode, sign, verify, decode, the node's full validation and
+//! the gossip id (the duplicate check that runs before any crypto); store insert
+//! (one by one and batched), point read and channel range read.
 #![allow(missing_docs)] // criterion_group! generates an undocumented pub fn
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
@@ -38,6 +40,38 @@ fn envelope(c: &mut Criterion) {
     });
     g.bench_function("id_of_bytes", |b| {
         b.iter(|| fieldmesh::gossip::envelope::id_of_bytes(black_box(&bytes)))
+    });
+    // The duplicate check gossipsub runs on every copy before the node sees it.
+    g.bench_function("gossip_message_id", |b| {
+        b.iter(|| fieldmesh::gossip::message_id(black_box(&bytes)))
+    });
+    // The signed part alone: everything but the 64-byte signature and the hop byte.
+    let signed_len = bytes.len() - 65;
+    g.bench_function("sign_only", |b| {
+        b.iter(|| key.sign(black_box(&bytes[..signed_len])))
+    });
+    let sig = key.sign(&bytes[..signed_len]);
+    let public = key.public();
+    g.bench_function("verify_only", |b| {
+        b.iter(|| public.verify(black_box(&bytes[..signed_len]), black_box(&sig)))
+    });
+    g.bench_function("decode_no_verify", |b| {
+        b.iter(|| Envelope::decode_stored(black_box(&bytes)))
+    });
+    // What a relay encodes: the author's bytes with the hop counter bumped.
+    g.bench_function("encode_relay_bytes", |b| {
+        b.iter(|| black_box(&env).relay_bytes())
+    });
+    // The node's validation of a gossiped copy: decode, signature, channel, time.
+    let channel = ChannelName::new("triage").expect("valid");
+    g.bench_function("validate", |b| {
+        b.iter(|| {
+            let e = Envelope::decode(black_box(&bytes), &Limits::default())?;
+            if e.channel != channel {
+                return Err(fieldmesh::gossip::envelope::EnvelopeError::ChannelMismatch);
+            }
+            e.check_time(now_ms()).map(|()| e)
+        })
     });
     g.finish();
 }
@@ -90,6 +124,13 @@ fn store(c: &mut Criterion) {
     });
     g.bench_function("index_entries_10k", |b| {
         b.iter(|| s.index_entries(&ch, now_ms()))
+    });
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("get_by_id", |b| {
+        b.iter(|| s.get(black_box(&envs[5_000].id)))
+    });
+    g.bench_function("insert_duplicate", |b| {
+        b.iter(|| s.insert(black_box(&envs[5_000])))
     });
     g.finish();
 }

@@ -61,6 +61,20 @@ pub fn message_id(data: &[u8]) -> gossipsub::MessageId {
     gossipsub::MessageId::new(&id)
 }
 
+/// Mesh degree D. A site is a small, dense graph (laptops link to a handful of
+/// neighbours): with libp2p's D=6 the mesh is the whole graph and every node gets a
+/// copy from each neighbour (~3 per message at degree 4, `bench-spec.md`). D=3
+/// keeps the mesh connected with fewer copies; gossip (IHAVE/IWANT) repairs the rest.
+pub const MESH_N: usize = 3;
+/// Fewest mesh peers before a node grafts more (Dlo).
+pub const MESH_N_LOW: usize = 2;
+/// Most mesh peers before a node prunes (Dhi): a node at Dhi refuses GRAFTs.
+pub const MESH_N_HIGH: usize = 4;
+/// How long a pruned peer waits before grafting again. libp2p's 60 s made mesh
+/// formation fail when a node's neighbours were all at Dhi (issue 7); a few
+/// heartbeats let it retry soon enough to join within the start-up window.
+pub const PRUNE_BACKOFF: Duration = Duration::from_secs(3);
+
 /// Gossipsub settings. Authenticity comes from the envelope signature, so gossipsub
 /// runs in anonymous mode (no second signature per message); the message id is the
 /// envelope id; every message is validated by the node before it is forwarded.
@@ -75,6 +89,11 @@ pub fn config(
         .heartbeat_interval(Duration::from_millis(700))
         // Deduplicate for as long as typical drill messages live; the store dedupes beyond.
         .duplicate_cache_time(Duration::from_secs(120))
+        .mesh_n(MESH_N)
+        .mesh_n_low(MESH_N_LOW)
+        .mesh_n_high(MESH_N_HIGH)
+        .mesh_outbound_min(1)
+        .prune_backoff(PRUNE_BACKOFF)
         .build()
 }
 
