@@ -6,6 +6,7 @@
 #   benches/compare.sh                       # everything, REPS=3
 #   REPS=1 ONLY="--n 50 --m 1000 --window 1" benches/compare.sh
 #   IMPLS="fieldmesh rust" benches/compare.sh
+#   SCALE=0 benches/compare.sh                # without the n500 scale run
 #   FIELDMESH_CMD="path/to/fieldmesh bench" benches/compare.sh   # measure a given build
 #
 # Output: target/compare/<UTC time>/{runs.jsonl,table.md,*.log}; the table is also printed.
@@ -28,6 +29,8 @@ CONFIGS=(
   "--n 50 --m 500 --rate 10"
   "--n 500 --m 200"
 )
+# SCALE=0 leaves out the n500 scale run (run it on its own with fewer reps).
+if [ "${SCALE:-1}" = 0 ]; then unset 'CONFIGS[5]'; fi
 if [ -n "${ONLY:-}" ]; then CONFIGS=("$ONLY"); fi
 has() { [[ " $IMPLS " == *" $1 "* ]]; }
 
