@@ -14,18 +14,17 @@
 mod coordinator;
 pub mod graph;
 mod meter;
-mod progress;
 pub mod report;
 
 use crate::config::{NodeConfig, STORE_DIR};
 use crate::gossip::envelope::ChannelName;
 use crate::identity::{Identity, Passphrase};
 use crate::node::{Node, NodeEvent, NodeHandle, NodeTask};
+use crate::progress::Progress;
 use crate::store::Store;
 use coordinator::{Coordinator, Delivery};
 use graph::{Graph, Mulberry32};
 use libp2p::Multiaddr;
-use progress::Progress;
 use report::Report;
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc};
@@ -196,7 +195,7 @@ async fn run_on(
     let graph = Graph::build(&mut rng, params.n, params.degree.min(params.n - 1));
     let stats = graph.stats().ok_or(BenchError::Disconnected)?;
     let total = params.warmup + params.m;
-    let mut progress = Progress::new(total as u64);
+    let progress = Progress::new(total as u64, "messages");
     progress.phase(&format!(
         "graph: {} edges, degree {}/{}/{}, diameter {}",
         stats.edges, stats.degree_min, stats.degree_mean, stats.degree_max, stats.diameter_hops
@@ -230,7 +229,7 @@ async fn run_on(
     let filler: Vec<u8> = (0..params.s).map(|_| rng.below(256) as u8).collect();
     let publishers: Vec<usize> = (0..total).map(|_| rng.below(params.n)).collect();
     let coordinator = Coordinator::new(params, handles, channel, filler, publishers);
-    let measured = coordinator.run(delivery_rx, &mut progress).await?;
+    let measured = coordinator.run(delivery_rx, &progress).await?;
     progress.finish();
     Ok(measured.report(params, stats, mesh_form, stack()))
 }

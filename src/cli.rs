@@ -21,7 +21,6 @@ use fieldmesh::store::Store;
 use fieldmesh::team::{Invite, TeamId, TeamKey};
 use libp2p::Multiaddr;
 use std::collections::HashSet;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -483,13 +482,12 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut client = connect(&data).await?;
             let file = match &to {
                 Some(path) => {
-                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut opts = std::fs::OpenOptions::new();
+                    opts.write(true).create_new(true);
+                    #[cfg(unix)]
+                    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
                     Some(
-                        std::fs::OpenOptions::new()
-                            .write(true)
-                            .create_new(true)
-                            .mode(0o600)
-                            .open(path)
+                        opts.open(path)
                             .with_context(|| format!("cannot create {}", path.display()))?,
                     )
                 }
@@ -652,7 +650,7 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
     let open = |p: &PassphraseArgs| -> anyhow::Result<Unlocked> {
         std::fs::create_dir_all(data)
             .with_context(|| format!("cannot create data dir {}", data.display()))?;
-        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))?;
+        restrict_dir(data)?;
         Ok(Identity::unlock_or_create(data, &p.resolve()?)?)
     };
     match cmd {
@@ -887,8 +885,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     let args = args.merge_config_file()?;
     std::fs::create_dir_all(data)
         .with_context(|| format!("cannot create data dir {}", data.display()))?;
-    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
-        .with_context(|| format!("cannot restrict data dir {}", data.display()))?;
+    restrict_dir(data).with_context(|| format!("cannot restrict data dir {}", data.display()))?;
     let mut cfg = NodeConfig::new(data);
     if !args.listen.is_empty() {
         cfg.listen = args.listen;
@@ -1027,11 +1024,30 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r?,
-        _ = term.recv() => {}
+/// Makes the data dir private to its owner (mode 0700; a no-op off Unix, where
+/// the dir keeps the permissions of its parent).
+fn restrict_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Waits for Ctrl-C, or SIGTERM on Unix (`systemctl --user stop`).
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await?;
     Ok(())
 }

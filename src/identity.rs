@@ -9,6 +9,7 @@ use crate::crypto::at_rest::{self, KdfParams, Key, VaultError, VaultKey};
 use libp2p::identity::{ed25519, Keypair, PeerId};
 use serde::{Deserialize, Serialize};
 use std::io::Write;
+#[cfg(unix)]
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
@@ -286,13 +287,12 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<(), IdentityError> {
         path: path.to_owned(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io)?;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    // Elsewhere the file keeps the default permissions of its directory.
+    #[cfg(unix)]
+    opts.mode(0o600);
+    let mut file = opts.open(&tmp).map_err(io)?;
     file.write_all(bytes).map_err(io)?;
     file.sync_all().map_err(io)?;
     std::fs::rename(&tmp, path).map_err(io)

@@ -89,6 +89,11 @@ fn sealed_file_inputs_keep_invariants() {
     replay("sealed_file", checks::sealed_file);
 }
 
+#[test]
+fn config_file_inputs_keep_invariants() {
+    replay("config_file", checks::config_file);
+}
+
 /// The seeds are valid inputs: each must decode, or the fuzzer starts from nothing.
 #[test]
 fn seeds_decode() {

@@ -2,12 +2,12 @@
 //! delivery, and snapshots the meters around the measured messages.
 
 use super::meter;
-use super::progress::Progress;
 use super::report::{r3, Host, Latency, Report, Versions, IMPLEMENTATION};
 use super::{BenchError, Params, MESSAGE_TTL};
 use crate::gossip::envelope::ChannelName;
 use crate::gossip::priority::Priority;
 use crate::node::{NodeHandle, Outgoing};
+use crate::progress::Progress;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -239,7 +239,7 @@ impl Coordinator {
     pub(super) async fn run(
         mut self,
         mut deliveries: mpsc::Receiver<Delivery>,
-        progress: &mut Progress,
+        progress: &Progress,
     ) -> Result<Measured, BenchError> {
         progress.phase(&format!(
             "publishing {} warm-up + {} measured messages of {} B, {}",

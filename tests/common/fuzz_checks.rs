@@ -348,3 +348,17 @@ pub(crate) fn sealed_file(data: &[u8]) {
         assert_eq!(rest.len() + at_rest::VAULT_HEADER_LEN, data.len());
     }
 }
+
+/// `config_file`: `ConfigFile::decode` never panics; what decodes decodes again
+/// to an equal value; an `Invalid` error names a line inside the input.
+pub(crate) fn config_file(data: &[u8]) {
+    use fieldmesh::config::file::{ConfigFile, ConfigFileError};
+    match ConfigFile::decode(data) {
+        Ok(config) => assert_eq!(ConfigFile::decode(data).ok(), Some(config)),
+        Err(ConfigFileError::Invalid { line, .. }) => {
+            let lines = data.iter().filter(|&&b| b == b'\n').count() + 1;
+            assert!((1..=lines).contains(&line), "line {line} of {lines}");
+        }
+        Err(e) => drop(e.to_string()),
+    }
+}
