@@ -12,6 +12,7 @@
 //! [`report`] the result fields. The CLI parses flags and prints the report.
 
 mod coordinator;
+pub mod flooder;
 pub mod graph;
 mod meter;
 pub mod report;

@@ -46,7 +46,7 @@ const OUTBOUND_TICK: Duration = Duration::from_millis(5);
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// How often a node publishes its receipt: one message per node per interval, however
 /// many messages it stored (50 laptops: 17 receipts a second at most, not 50 per message).
-const RECEIPT_INTERVAL: Duration = Duration::from_secs(3000);
+const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
 /// Ids waiting for the next receipt at most (the oldest are dropped beyond it).
 const MAX_PENDING_RECEIPTS: usize = 4 * MAX_RECEIPT_IDS;
 /// How long receipts live (at most the team maximum).
@@ -515,7 +515,7 @@ impl EventLoop {
         {
             return;
         }
-        info!(peer = %found.peer, team = %found.team, "peer discovered");
+        debug!(peer = %found.peer, team = %found.team, "peer discovered");
         let opts = DialOpts::peer_id(found.peer)
             .addresses(found.addrs)
             .condition(PeerCondition::DisconnectedAndNotDialing)

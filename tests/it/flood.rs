@@ -1,52 +1,6 @@
-use crate::bad_input::raw_gossip_peer;
 use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
-use futures::StreamExt;
-use libp2p::{gossipsub, swarm::SwarmEvent, Swarm};
+use fieldmesh::bench::flooder::Flooder;
 use std::time::Duration;
-
-/// What a flooder saw.
-struct Flooded {
-    /// Messages handed to its gossipsub.
-    sent: usize,
-    /// Whether the node closed the connection on it.
-    cut_off: bool,
-}
-
-/// Publishes `msgs` at 10 000 a second (10 per millisecond) until the node closes
-/// the connection; gives up 10 s after the messages ran out.
-async fn flood(
-    mut swarm: Swarm<gossipsub::Behaviour>,
-    topic: gossipsub::IdentTopic,
-    msgs: Vec<Vec<u8>>,
-) -> Flooded {
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    let mut msgs = msgs.into_iter();
-    let mut sent = 0;
-    let mut give_up = None;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                if give_up.is_some_and(|t| tokio::time::Instant::now() > t) {
-                    return Flooded { sent, cut_off: false };
-                }
-                for m in msgs.by_ref().take(10) {
-                    // Queue-full errors are expected at this rate.
-                    if swarm.behaviour_mut().publish(topic.clone(), m).is_ok() {
-                        sent += 1;
-                    }
-                }
-                if give_up.is_none() && msgs.len() == 0 {
-                    give_up = Some(tokio::time::Instant::now() + TEN_SECS);
-                }
-            }
-            ev = swarm.select_next_some() => {
-                if let SwarmEvent::ConnectionClosed { num_established: 0, .. } = ev {
-                    return Flooded { sent, cut_off: true };
-                }
-            }
-        }
-    }
-}
 
 /// Two flooders connect to B, one sending valid but spam envelopes and one garbage,
 /// each at 10 000 messages a second. Both are cut off; meanwhile A and B keep
@@ -80,12 +34,18 @@ async fn flooding_peers_are_cut_off_and_p1_traffic_gets_through() {
     let garbage: Vec<Vec<u8>> = (0..20_000u32)
         .map(|i| [b"\x01garbage".as_slice(), &i.to_be_bytes()].concat())
         .collect();
-    let (spammer, t1) = raw_gossip_peer(&b, "fieldmesh/1/drill/triage").await;
-    let (vandal, t2) = raw_gossip_peer(&b, "fieldmesh/1/drill/triage").await;
-    let spammer_id = spammer.local_peer_id().to_string();
-    let vandal_id = vandal.local_peer_id().to_string();
-    let spam = tokio::spawn(flood(spammer, t1, spam));
-    let vandalism = tokio::spawn(flood(vandal, t2, garbage));
+    let topic = "fieldmesh/1/drill/triage";
+    let spammer = Flooder::connect(b.addr().parse().unwrap(), topic, TEN_SECS)
+        .await
+        .unwrap();
+    let vandal = Flooder::connect(b.addr().parse().unwrap(), topic, TEN_SECS)
+        .await
+        .unwrap();
+    let spammer_id = spammer.peer_id().to_string();
+    let vandal_id = vandal.peer_id().to_string();
+    // 10 000 messages a second each.
+    let spam = tokio::spawn(spammer.flood(spam, 10, TEN_SECS));
+    let vandalism = tokio::spawn(vandal.flood(garbage, 10, TEN_SECS));
 
     // P1 traffic both ways while the floods run and after.
     for i in 0..6 {
