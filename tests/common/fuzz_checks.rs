@@ -303,27 +303,21 @@ fn ed25519_public(seed: [u8; 32]) -> [u8; 32] {
 }
 
 /// Direct-message ciphertext (`proto/dm.md`): the body of a `dm` envelope, from any
-/// peer. Opening arbitrary bytes fails with a typed error (never with a plaintext
-/// longer than its ciphertext); the bytes as plaintext seal and open back to
-/// themselves, and the sealed form opened under another claimed author is refused.
+/// peer. Opening arbitrary bytes fails with a typed error, never with a plaintext
+/// longer than its ciphertext, and what opens for the real author is refused for
+/// another claimed author. (Seal/open round trips are unit tests in
+/// `src/crypto/dm.rs`: sealing per input would make the fuzzer ten times slower.)
 pub(crate) fn dm_open(data: &[u8]) {
-    let author = ed25519_public(DM_AUTHOR_SEED);
-    if let Ok(plain) = dm::open_dm(&DM_RECIPIENT_SEED, &author, data) {
+    static AUTHOR: std::sync::OnceLock<[u8; 32]> = std::sync::OnceLock::new();
+    let author = AUTHOR.get_or_init(|| ed25519_public(DM_AUTHOR_SEED));
+    if let Ok(plain) = dm::open_dm(&DM_RECIPIENT_SEED, author, data) {
         assert!(plain.len() < data.len());
+        let impostor = ed25519_public(DM_RECIPIENT_SEED);
+        assert!(matches!(
+            dm::open_dm(&DM_RECIPIENT_SEED, &impostor, data),
+            Err(CryptoError::SenderMismatch)
+        ));
     }
-    if data.len() > dm::MAX_DM_PLAINTEXT {
-        assert!(dm::seal_dm(&DM_AUTHOR_SEED, &ed25519_public(DM_RECIPIENT_SEED), data).is_err());
-        return;
-    }
-    let sealed = dm::seal_dm(&DM_AUTHOR_SEED, &ed25519_public(DM_RECIPIENT_SEED), data)
-        .expect("a plaintext within the limit seals");
-    let opened = dm::open_dm(&DM_RECIPIENT_SEED, &author, &sealed).expect("own DM opens");
-    assert_eq!(opened, data);
-    let impostor = ed25519_public(DM_RECIPIENT_SEED);
-    assert!(matches!(
-        dm::open_dm(&DM_RECIPIENT_SEED, &impostor, &sealed),
-        Err(CryptoError::SenderMismatch)
-    ));
 }
 
 /// Files on disk: a sealed store record (`proto/at-rest.md` §7) and the vault
