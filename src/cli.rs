@@ -369,19 +369,37 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
         drain: Duration::from_millis(args.drain_ms),
         timeout: Duration::from_secs_f64(args.timeout_s),
     };
-    match bench::run(&params).await {
+    let error_line = |error: String| ErrorReport {
+        implementation: bench::report::IMPLEMENTATION,
+        error,
+        n: params.n,
+        m: params.m,
+        s: params.s,
+    };
+    // Watchdog on its own thread: the in-process sled databases can block both
+    // runtime workers (sled's process-wide transaction lock), and then no tokio
+    // timer fires. It allows the run's own timeout plus its shutdown, then exits.
+    let (disarm, armed) = std::sync::mpsc::sync_channel::<()>(1);
+    let grace = params.timeout + Duration::from_secs(15);
+    let last_words = serde_json::to_string(&error_line(format!(
+        "hard timeout after {:?} (runtime blocked)",
+        params.timeout
+    )))?;
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = armed.recv_timeout(grace) {
+            println!("{last_words}");
+            std::process::exit(124);
+        }
+    });
+    let outcome = bench::run(&params).await;
+    let _ = disarm.send(());
+    match outcome {
         Ok(report) => {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
         Err(e) => {
-            let line = ErrorReport {
-                implementation: bench::report::IMPLEMENTATION,
-                error: format!("{:#}", anyhow::Error::new(e)),
-                n: params.n,
-                m: params.m,
-                s: params.s,
-            };
+            let line = error_line(format!("{:#}", anyhow::Error::new(e)));
             println!("{}", serde_json::to_string(&line)?);
             bail!("benchmark failed: {}", line.error)
         }

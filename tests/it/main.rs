@@ -47,6 +47,9 @@ mod limits;
 /// Flood protection: flooding peers are cut off, P1 traffic gets through.
 mod flood;
 
+/// `fieldmesh bench` on three nodes: the report line and its hard timeout.
+mod bench;
+
 /// `fieldmesh sim`: the drill simulator's delivery under loss and churn.
 mod sim;
 
