@@ -12,6 +12,7 @@
 # Stable Rust only: cargo-fuzz needs nightly flags (-Zsanitizer, sancov passes), which
 # RUSTC_BOOTSTRAP=1 unlocks on the stable compiler. FUZZ_SANITIZER=none skips ASan
 # (faster; the Rust code under test is safe code, ASan mainly guards dependencies).
+# FUZZ_RUNS=N also stops each target after N executions (the long runs: 10000000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -55,7 +56,7 @@ for t in "${targets[@]}"; do
   set +e
   # -timeout: one input taking over 10 s is a hang, reported like a crash.
   # -rss_limit_mb (and so -malloc_limit_mb): a decoder allocating past 2 GiB is a bug.
-  "$bin_dir/$t" -artifact_prefix="fuzz/artifacts/$t/" \
+  "$bin_dir/$t" -artifact_prefix="fuzz/artifacts/$t/" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} \
     -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
     "$corpus" "fuzz/seeds/$t" "fuzz/regressions/$t" >"$log" 2>&1
   rc=$?

@@ -438,17 +438,21 @@ impl NodeHandle {
             },
             self.identity.signing_key(),
         )?;
-        match self.store.insert(&envelope)? {
-            Inserted::New => self.store.flush().await?,
-            Inserted::Duplicate => {}
+        let new = match self.store.insert(&envelope)? {
+            Inserted::New => true,
+            Inserted::Duplicate => false,
             Inserted::Full => return Err(PublishError::StoreFull),
-        }
+        };
         let (reply, rx) = oneshot::channel();
         self.send(Command::Publish {
             envelope: Box::new(envelope.clone()),
             reply,
         })
         .await?;
+        // Gossip does not wait for the disk; the caller's acknowledgement does.
+        if new {
+            self.store.flush().await?;
+        }
         let sent_to = rx.await.map_err(|_| PublishError::NodeStopped)?;
         Ok(Published { envelope, sent_to })
     }
