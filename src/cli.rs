@@ -314,6 +314,13 @@ struct UpArgs {
     /// (default 1000).
     #[arg(long)]
     max_peer_rate: Option<u32>,
+    /// Connected peers at most (default 128).
+    #[arg(long)]
+    max_peers: Option<u32>,
+    /// How long a catch-up sync request may go unanswered before the session ends
+    /// (default 30s; between 1s and 10m).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    sync_timeout: Option<Duration>,
     /// Size limit of the store (messages and indexes), in bytes with an optional
     /// K, M or G suffix. When full, expired messages go first, then the least
     /// urgent oldest; a P1 is never evicted before it expires (default 1G).
@@ -925,6 +932,16 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     cfg.max_peer_rate = args
         .max_peer_rate
         .unwrap_or(fieldmesh::node::guard::DEFAULT_MAX_PEER_RATE);
+    cfg.max_peers = args.max_peers.unwrap_or(config::DEFAULT_MAX_PEERS);
+    if cfg.max_peers == 0 {
+        bail!("--max-peers must be at least 1");
+    }
+    if let Some(t) = args.sync_timeout {
+        if !(Duration::from_secs(1)..=Duration::from_secs(600)).contains(&t) {
+            bail!("--sync-timeout must be between 1s and 10m");
+        }
+        cfg.sync_timeout = t;
+    }
     if let Some(max) = args.max_ttl {
         if max.is_zero() || max > fieldmesh::gossip::envelope::MAX_TTL {
             bail!("--max-ttl must be between 1 ms and 7 days");

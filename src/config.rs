@@ -29,6 +29,9 @@ pub const DEFAULT_CHANNELS: [&str; 5] = ["general", "triage", "dm", "tombstone",
 pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Connected peers at most: a 50-laptop field hospital plus relays, with headroom.
 pub const DEFAULT_MAX_PEERS: u32 = 128;
+/// A sync request unanswered for this long fails and ends the session: long enough
+/// for a 512 KiB batch over a slow radio link.
+pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 /// Name of the control socket inside the data dir.
 pub const CONTROL_SOCKET: &str = "control.sock";
 /// Name of the sled directory inside the data dir.
@@ -58,6 +61,8 @@ pub struct NodeConfig {
     /// Gossip messages per second accepted from one peer; beyond it messages are
     /// dropped and a persistent flooder is banned.
     pub max_peer_rate: u32,
+    /// How long a catch-up sync request may go unanswered.
+    pub sync_timeout: Duration,
     /// TTL rules: default, per-channel defaults and the maximum.
     pub ttl: TtlPolicy,
     /// The team to run in (its tag then is the team id); `None` runs the drill team
@@ -86,6 +91,7 @@ impl NodeConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             max_peers: DEFAULT_MAX_PEERS,
             max_peer_rate: crate::node::guard::DEFAULT_MAX_PEER_RATE,
+            sync_timeout: DEFAULT_SYNC_TIMEOUT,
             ttl: TtlPolicy::default(),
             team_entry: None,
             link: None,

@@ -102,6 +102,8 @@ impl UpArgs {
                 .collect();
         }
         self.max_peer_rate = self.max_peer_rate.or(file.max_peer_rate);
+        self.max_peers = self.max_peers.or(file.max_peers);
+        self.sync_timeout = self.sync_timeout.or(file.sync_timeout);
         self.max_store_bytes = self.max_store_bytes.or(file.max_store_bytes);
         self.metrics = self.metrics.or(file.metrics);
         let pass = &mut self.passphrase.passphrase_file;

@@ -79,6 +79,11 @@ pub struct ConfigFile {
     pub channel_ttl: Option<Vec<(ChannelName, Duration)>>,
     /// `--max-peer-rate`.
     pub max_peer_rate: Option<u32>,
+    /// `--max-peers`.
+    pub max_peers: Option<u32>,
+    /// `--sync-timeout`, a duration such as "30s".
+    #[serde(default, deserialize_with = "ttl")]
+    pub sync_timeout: Option<Duration>,
     /// `--max-store-bytes`: a number of bytes or a string such as "500M".
     #[serde(default, deserialize_with = "size")]
     pub max_store_bytes: Option<u64>,
@@ -336,6 +341,8 @@ mod tests {
         let c = ConfigFile::decode(text.as_bytes()).unwrap();
         assert_eq!(c.max_ttl, Some(Duration::from_secs(7 * 86_400)));
         assert_eq!(c.max_store_bytes, Some(1 << 30));
+        assert_eq!(c.max_peers, Some(128));
+        assert_eq!(c.sync_timeout, Some(Duration::from_secs(30)));
         assert_eq!(c.channel_ttl.unwrap().len(), 1);
         assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(ConfigFile::decode(b"").unwrap(), ConfigFile::default());
@@ -343,8 +350,8 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let (key, line, message) = invalid("mdns = true\nmax-peers = 3\n");
-        assert_eq!((key.as_str(), line), ("max-peers", 2));
+        let (key, line, message) = invalid("mdns = true\nmax-peerz = 3\n");
+        assert_eq!((key.as_str(), line), ("max-peerz", 2));
         assert!(message.contains("unknown field"), "{message}");
     }
 

@@ -54,8 +54,6 @@ const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Other teams' topics relayed at most: enough for every agency on a site, and a
 /// bound against a peer that subscribes to thousands of topics.
 const MAX_FOREIGN_TOPICS: usize = 64;
-/// A sync request unanswered for this long fails and ends the session.
-const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What [`EventLoop::store_new`] did with a message.
 pub(super) enum Stored {
@@ -170,7 +168,7 @@ impl EventLoop {
                         StreamProtocol::new(crate::sync::PROTOCOL),
                         ProtocolSupport::Full,
                     )],
-                    request_response::Config::default().with_request_timeout(SYNC_REQUEST_TIMEOUT),
+                    request_response::Config::default().with_request_timeout(config.sync_timeout),
                 );
                 Ok::<_, String>(Behaviour {
                     limits,

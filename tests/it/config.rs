@@ -26,11 +26,11 @@ fn config_check_accepts_a_good_file_and_names_the_bad_key_and_line() {
     assert!(out.trim_end().ends_with(": ok"), "{out}");
 
     let dir = tempfile::tempdir().unwrap();
-    let unknown = write(dir.path(), "unknown.toml", "mdns = false\nmax-peers = 3\n");
+    let unknown = write(dir.path(), "unknown.toml", "mdns = false\nmax-peerz = 3\n");
     let (code, _, err) = run(&["config", "check", &unknown]);
     assert_eq!(code, Some(2));
     assert!(
-        err.contains("line 2: key `max-peers`: unknown field"),
+        err.contains("line 2: key `max-peerz`: unknown field"),
         "{err}"
     );
 
