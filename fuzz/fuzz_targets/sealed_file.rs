@@ -1,5 +1,5 @@
-//! Files on disk (`proto/at-rest.md`): sealed store records and the vault framing,
-//! as a damaged disk or a thief could leave them.
+//! Sealed bytes: store records and the vault framing (`proto/at-rest.md`), as a
+//! damaged disk or a thief could leave them, and team channel bodies (`proto/team.md`).
 //! The checks live in `tests/common/fuzz_checks.rs`, shared with
 //! `tests/fuzz_regressions.rs`.
 #![no_main]

@@ -320,11 +320,28 @@ pub(crate) fn dm_open(data: &[u8]) {
     }
 }
 
-/// Files on disk: a sealed store record (`proto/at-rest.md` §7) and the vault
-/// framing (§2), as a thief or a damaged disk could leave them. Opening arbitrary
-/// bytes fails cleanly; the bytes as plaintext seal and open back; the vault header
-/// check accepts only in-range argon2 parameters (it runs no argon2).
+/// Sealed bytes: a store record (`proto/at-rest.md` §7) and the vault framing (§2),
+/// as a thief or a damaged disk could leave them, and a team channel body
+/// (`proto/team.md`) from any member. Opening arbitrary bytes fails cleanly; the
+/// bytes as plaintext seal and open back; the vault header check accepts only
+/// in-range argon2 parameters (it runs no argon2); a team body opens only under its
+/// team, channel and author.
 pub(crate) fn sealed_file(data: &[u8]) {
+    let team_key = [team::TeamKey {
+        epoch: 3,
+        key: [4; 32],
+    }];
+    let team_id = team::TeamId([5; 16]);
+    if let Ok(plain) = team::decrypt_body(&team_key, &team_id, "triage", &[6; 32], data) {
+        assert!(plain.len() < data.len());
+    }
+    if data.len() <= team::MAX_BODY_PLAINTEXT {
+        let body = team::encrypt_body(&team_key[0], &team_id, "triage", &[6; 32], data)
+            .expect("a body within the limit seals");
+        let back = team::decrypt_body(&team_key, &team_id, "triage", &[6; 32], &body);
+        assert_eq!(back.expect("own body opens"), data);
+        assert!(team::decrypt_body(&team_key, &team_id, "general", &[6; 32], &body).is_err());
+    }
     let key = at_rest::Key::from_bytes([9; 32]);
     let aad = b"record id";
     if let Ok(plain) = at_rest::open(&key, aad, data) {
