@@ -115,6 +115,18 @@ fn channel_value(expires_at_ms: u64, priority: u8) -> [u8; 9] {
     v
 }
 
+/// A `by_channel` entry after its channel prefix: created-at, id, and from the value
+/// expires-at and priority. `None` for an entry too short (layout 1, damage).
+fn parse_channel_entry(rest: &[u8], value: &[u8]) -> Option<(u64, [u8; 32], u64, u8)> {
+    let be = |b: &[u8]| b.try_into().ok().map(u64::from_be_bytes);
+    Some((
+        be(rest.get(..8)?)?,
+        rest.get(8..40)?.try_into().ok()?,
+        be(value.get(..8)?)?,
+        *value.get(8)?,
+    ))
+}
+
 /// Key in `expiry`: expires-at (big endian) then id, so the first key is the next deadline.
 fn expiry_key(expires_at_ms: u64, id: &MessageId) -> [u8; 40] {
     let mut k = [0u8; 40];
@@ -323,18 +335,8 @@ impl Store {
         let mut out = Vec::new();
         for entry in self.by_channel.scan_prefix(&prefix) {
             let (key, value) = entry?;
-            let rest = &key[prefix.len()..];
-            let (Some(ts), Some(id), Some(exp), Some(&priority)) = (
-                rest.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes),
-                rest.get(8..40).and_then(|b| <[u8; 32]>::try_from(b).ok()),
-                value
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes),
-                value.get(8),
-            ) else {
+            let Some((ts, id, exp, priority)) = parse_channel_entry(&key[prefix.len()..], &value)
+            else {
                 tracing::warn!("skipping unreadable channel index entry");
                 continue;
             };

@@ -1,7 +1,7 @@
-//! A hostile peer for the flood test and the flood benchmark: a bare gossipsub
-//! swarm (the real transport, no fieldmesh node behind it) that joins a node's topic
-//! and publishes whatever bytes it is given, as fast as asked, until the node cuts
-//! it off.
+//! A hostile peer for the bad-input and flood tests and the flood benchmark: a bare
+//! gossipsub swarm (the real transport, no fieldmesh node behind it) that joins a
+//! node's topic and publishes whatever bytes it is given, one at a time or as fast as
+//! asked until the node cuts it off.
 
 use futures::StreamExt;
 use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr, PeerId, Swarm};
@@ -78,6 +78,22 @@ impl Flooder {
     /// The flooder's peer id.
     pub fn peer_id(&self) -> PeerId {
         *self.swarm.local_peer_id()
+    }
+
+    /// Publishes `data` and keeps the connection polled for `settle`, so that it has
+    /// been written out (and the node had time to react) when this returns.
+    pub async fn send(&mut self, data: Vec<u8>, settle: Duration) -> Result<(), FlooderError> {
+        self.swarm
+            .behaviour_mut()
+            .publish(self.topic.clone(), data)
+            .map_err(|e| FlooderError::Setup(e.to_string()))?;
+        let _ = tokio::time::timeout(settle, async {
+            loop {
+                self.swarm.select_next_some().await;
+            }
+        })
+        .await;
+        Ok(())
     }
 
     /// Publishes `msgs`, `per_ms` every millisecond, until the node closes the

@@ -3,7 +3,7 @@
 //! nor is a message evicted for a less urgent one; team records and tombstones are
 //! never evicted (losing them would lose keys, membership or a deletion).
 
-use super::{expiry_key, Store, StoreError};
+use super::{expiry_key, parse_channel_entry, Store, StoreError};
 use crate::gossip::envelope::MessageId;
 use crate::gossip::tombstone::TOMBSTONE_CHANNEL;
 use crate::store::now_ms;
@@ -134,18 +134,8 @@ impl Store {
             if PROTECTED.iter().any(|p| p.as_bytes() == channel) {
                 continue;
             }
-            let rest = &key[sep + 1..];
-            let (Some(ts), Some(id), Some(expires), Some(&priority)) = (
-                rest.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes),
-                rest.get(8..40).and_then(|b| <[u8; 32]>::try_from(b).ok()),
-                value
-                    .get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_be_bytes),
-                value.get(8),
-            ) else {
+            let Some((ts, id, expires, priority)) = parse_channel_entry(&key[sep + 1..], &value)
+            else {
                 continue;
             };
             if priority >= min_priority && expires > now {

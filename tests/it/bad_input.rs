@@ -1,56 +1,19 @@
 use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
-use futures::StreamExt;
-use libp2p::{gossipsub, swarm::SwarmEvent, Multiaddr, Swarm};
+use fieldmesh::bench::flooder::Flooder;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 /// A bare gossipsub peer (a "test client speaking the wire protocol") connected to `d`
 /// and subscribed to `topic`, once `d` has seen the subscription.
-pub(crate) async fn raw_gossip_peer(
-    d: &Daemon,
-    topic: &str,
-) -> (Swarm<gossipsub::Behaviour>, gossipsub::IdentTopic) {
-    let key = libp2p::identity::Keypair::generate_ed25519();
-    let mut swarm = fieldmesh::transport::build_swarm(key, None, |_| {
-        let cfg = gossipsub::ConfigBuilder::default()
-            .validation_mode(gossipsub::ValidationMode::Anonymous)
-            .message_id_fn(|m| fieldmesh::gossip::message_id(&m.data))
-            .build()
-            .map_err(|e| e.to_string())?;
-        gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, cfg)
-            .map_err(str::to_owned)
-    })
-    .unwrap();
-    let topic = gossipsub::IdentTopic::new(topic);
-    swarm.behaviour_mut().subscribe(&topic).unwrap();
-    swarm.dial(d.addr().parse::<Multiaddr>().unwrap()).unwrap();
-    tokio::time::timeout(TEN_SECS, async {
-        loop {
-            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { .. }) =
-                swarm.select_next_some().await
-            {
-                return;
-            }
-        }
-    })
-    .await
-    .expect("node subscribed to triage");
-    (swarm, topic)
+pub(crate) async fn raw_gossip_peer(d: &Daemon, topic: &str) -> Flooder {
+    Flooder::connect(d.addr().parse().unwrap(), topic, TEN_SECS)
+        .await
+        .unwrap()
 }
 
-/// Publishes `data` and keeps the swarm polled until it has been written out.
-pub(crate) async fn publish(
-    swarm: &mut Swarm<gossipsub::Behaviour>,
-    topic: &gossipsub::IdentTopic,
-    data: Vec<u8>,
-) {
-    swarm.behaviour_mut().publish(topic.clone(), data).unwrap();
-    let _ = tokio::time::timeout(Duration::from_millis(300), async {
-        loop {
-            swarm.select_next_some().await;
-        }
-    })
-    .await;
+/// Publishes `data` and keeps the peer polled until it has been written out.
+pub(crate) async fn publish(peer: &mut Flooder, data: Vec<u8>) {
+    peer.send(data, Duration::from_millis(300)).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,16 +22,16 @@ async fn garbage_envelopes_are_rejected_and_nothing_is_lost() {
     let before = d
         .send("triage", "stored before", Duration::from_secs(600), "p1")
         .await;
-    let (mut swarm, topic) = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
+    let mut peer = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
 
-    publish(&mut swarm, &topic, b"\x01not an envelope at all".to_vec()).await;
-    publish(&mut swarm, &topic, vec![9; 200]).await;
+    publish(&mut peer, b"\x01not an envelope at all".to_vec()).await;
+    publish(&mut peer, vec![9; 200]).await;
     // A well-formed envelope whose signature no longer matches its body.
     let env = crate::harness::outside_envelope("triage", b"forged");
     let mut forged = env.as_bytes().to_vec();
     let n = forged.len();
     forged[n - 70] ^= 1;
-    publish(&mut swarm, &topic, forged).await;
+    publish(&mut peer, forged).await;
 
     let status = wait_for(TEN_SECS, "three typed rejections", || async {
         let s = d.status().await;
@@ -93,7 +56,7 @@ async fn garbage_envelopes_are_rejected_and_nothing_is_lost() {
     let msgs = d.read("triage").await;
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].id, before);
-    publish(&mut swarm, &topic, env.as_bytes().to_vec()).await;
+    publish(&mut peer, env.as_bytes().to_vec()).await;
     d.wait_message("triage", &env.id.to_hex()).await;
     assert_eq!(d.read("triage").await.len(), 2);
 }
@@ -160,15 +123,15 @@ async fn garbage_on_the_control_socket_gets_typed_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replayed_envelope_is_delivered_once_and_counted() {
     let d = Daemon::spawn(Opts::default()).await;
-    let (mut swarm, topic) = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
+    let mut peer = raw_gossip_peer(&d, "fieldmesh/1/drill/triage").await;
     let env = crate::harness::outside_envelope("triage", b"once");
-    publish(&mut swarm, &topic, env.as_bytes().to_vec()).await;
+    publish(&mut peer, env.as_bytes().to_vec()).await;
     d.wait_message("triage", &env.id.to_hex()).await;
     // The replay changes only the unsigned hop byte, so gossipsub sees a new message
     // and hands it to validation: same id, already stored.
     let mut replay = env.as_bytes().to_vec();
     *replay.last_mut().unwrap() = 1;
-    publish(&mut swarm, &topic, replay).await;
+    publish(&mut peer, replay).await;
     let st = wait_for(TEN_SECS, "the replay to be counted", || async {
         let s = d.status().await;
         (s.counters.get("duplicate").copied().unwrap_or(0) >= 1).then_some(s)

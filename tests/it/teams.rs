@@ -92,9 +92,9 @@ async fn an_outsider_relays_a_team_but_reads_and_injects_nothing() {
     .await;
     // An outsider speaking the wire protocol on the team's topic is refused.
     let topic = format!("fieldmesh/1/{team_id}/triage");
-    let (mut swarm, topic) = crate::bad_input::raw_gossip_peer(&c, &topic).await;
+    let mut peer = crate::bad_input::raw_gossip_peer(&c, &topic).await;
     let forged = crate::harness::outside_envelope("triage", b"injected");
-    crate::bad_input::publish(&mut swarm, &topic, forged.as_bytes().to_vec()).await;
+    crate::bad_input::publish(&mut peer, forged.as_bytes().to_vec()).await;
     wait_for(TEN_SECS, "C to refuse the outsider", || async {
         c.status()
             .await
