@@ -1,9 +1,10 @@
 //! The local API: request and reply types of the control protocol (JSON Lines over a
-//! Unix socket, specified in `proto/control.md`) and the views it prints.
+//! local socket, specified in `proto/control.md`) and the views it prints.
 
 pub mod control;
 pub mod delivery;
 pub mod export;
+pub mod local_socket;
 pub mod metrics;
 pub mod notify;
 

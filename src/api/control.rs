@@ -1,8 +1,10 @@
-//! The control socket: a Unix socket (mode 0600) in the data dir speaking JSON Lines
-//! (`proto/control.md`). [`serve`] runs the server over a [`NodeHandle`]; [`Client`]
-//! is what the CLI uses.
+//! The control socket: JSON Lines (`proto/control.md`) over the data dir's local
+//! endpoint ([`super::local_socket`]: a 0600 Unix socket, or a named pipe on
+//! Windows). [`serve`] runs the server over a [`NodeHandle`]; [`Client`] is what the
+//! CLI uses.
 
 use super::delivery::DeliveryQueue;
+use super::local_socket::{self, BindError, LocalListener, LocalStream};
 use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
 use crate::config::TtlError;
 use crate::gossip::direct::DM_CHANNEL;
@@ -13,12 +15,10 @@ use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError, UnlockError};
 use crate::store::now_ms;
 use crate::store::StoreError;
 use futures::{SinkExt, StreamExt};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{broadcast, Semaphore};
 use tokio_util::codec::{FramedRead, FramedWrite, LinesCodec, LinesCodecError};
 use tokio_util::sync::CancellationToken;
@@ -69,26 +69,19 @@ pub async fn serve(
         path: path.to_owned(),
         source,
     };
-    if path.exists() {
-        if UnixStream::connect(path).await.is_ok() {
-            return Err(ControlError::AlreadyRunning(
-                path.parent().unwrap_or(path).to_owned(),
-            ));
-        }
-        std::fs::remove_file(path).map_err(io)?;
-    }
-    let listener = UnixListener::bind(path).map_err(io)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
+    let mut listener = LocalListener::bind(path).await.map_err(|e| match e {
+        BindError::InUse => ControlError::AlreadyRunning(path.parent().unwrap_or(path).to_owned()),
+        BindError::Io(source) => io(source),
+    })?;
     let tracker = TaskTracker::new();
     let clients = Arc::new(Semaphore::new(MAX_CLIENTS));
     let inner = tracker.clone();
-    let socket_path = path.to_owned();
     tracker.spawn(async move {
         loop {
             let stream = tokio::select! {
                 () = shutdown.cancelled() => break,
                 res = listener.accept() => match res {
-                    Ok((s, _)) => s,
+                    Ok(s) => s,
                     Err(e) => { tracing::warn!(error = %e, "control accept failed"); continue; }
                 },
             };
@@ -105,18 +98,19 @@ pub async fn serve(
                 }
             });
         }
-        let _ = std::fs::remove_file(&socket_path);
+        // Dropping the listener removes the socket file.
+        drop(listener);
     });
     tracker.close();
     Ok(tracker)
 }
 
 async fn serve_client(
-    stream: UnixStream,
+    stream: LocalStream,
     node: NodeHandle,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = tokio::io::split(stream);
     let mut lines = FramedRead::new(rd, LinesCodec::new_with_max_length(MAX_LINE_BYTES));
     let mut out = FramedWrite::new(wr, LinesCodec::new());
     loop {
@@ -202,8 +196,8 @@ async fn follow(
     id: u64,
     channel: ChannelName,
     mut events: broadcast::Receiver<NodeEvent>,
-    lines: &mut FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
-    out: &mut FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
+    lines: &mut FramedRead<ReadHalf<LocalStream>, LinesCodec>,
+    out: &mut FramedWrite<WriteHalf<LocalStream>, LinesCodec>,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     // Events keep arriving while a slow client is being written to; they wait in
@@ -479,7 +473,7 @@ fn error_reply(id: Option<u64>, code: &str, message: impl std::fmt::Display) -> 
 }
 
 async fn send(
-    out: &mut FramedWrite<tokio::net::unix::OwnedWriteHalf, LinesCodec>,
+    out: &mut FramedWrite<WriteHalf<LocalStream>, LinesCodec>,
     reply: Reply,
 ) -> std::io::Result<()> {
     let line = serde_json::to_string(&reply).map_err(std::io::Error::other)?;
@@ -492,18 +486,18 @@ async fn send(
 /// A control-socket client, one request at a time.
 pub struct Client {
     path: PathBuf,
-    lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
-    wr: tokio::net::unix::OwnedWriteHalf,
+    lines: FramedRead<ReadHalf<LocalStream>, LinesCodec>,
+    wr: WriteHalf<LocalStream>,
     next_id: u64,
 }
 
 impl Client {
     /// Connects to the node of `data_dir` through `socket`.
     pub async fn connect(data_dir: &Path, socket: &Path) -> Result<Client, ControlError> {
-        let stream = UnixStream::connect(socket)
+        let stream = local_socket::connect(socket)
             .await
             .map_err(|_| ControlError::NotRunning(data_dir.to_owned()))?;
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = tokio::io::split(stream);
         Ok(Client {
             path: socket.to_owned(),
             lines: FramedRead::new(rd, LinesCodec::new_with_max_length(64 * 1024 * 1024)),
