@@ -7,6 +7,7 @@ pub mod export;
 pub mod local_socket;
 pub mod metrics;
 pub mod notify;
+pub mod web;
 
 use crate::gossip::envelope::Envelope;
 use crate::gossip::priority::Priority;

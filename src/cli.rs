@@ -337,6 +337,18 @@ struct UpArgs {
     /// (default: off).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// Serve the web UI (a page and an HTTP API for responders) on this address;
+    /// default 127.0.0.1:0, this laptop only, on a free port. The URL to open,
+    /// with its access token, is printed when the node is ready.
+    #[arg(long, value_name = "ADDR", conflicts_with = "no_web")]
+    web: Option<std::net::SocketAddr>,
+    /// Do not serve the web UI.
+    #[arg(long)]
+    no_web: bool,
+    /// Allow --web on an address other machines can reach (they still need the
+    /// token; it travels unencrypted over plain HTTP, so only on a trusted network).
+    #[arg(long)]
+    web_allow_remote: bool,
     /// Config file (default: `fieldmesh config path`; a missing default file is
     /// no error). Flags given here win over its values.
     #[arg(long, env = "FIELDMESH_CONFIG", value_name = "FILE")]
@@ -1006,12 +1018,26 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         Some(addr) => Some(fieldmesh::api::metrics::MetricsEndpoint::bind(addr).await?),
         None => None,
     };
+    let web = match (args.no_web, args.web) {
+        (true, _) => None,
+        (false, addr) => {
+            let addr = addr.unwrap_or(fieldmesh::api::web::DEFAULT_ADDR);
+            if args.web_allow_remote && !addr.ip().is_loopback() {
+                tracing::warn!(%addr, "web UI reachable from other machines (--web-allow-remote)");
+            }
+            Some(fieldmesh::api::web::WebEndpoint::bind(addr, args.web_allow_remote).await?)
+        }
+    };
     let shutdown = CancellationToken::new();
     let (node, task) = Node::spawn(cfg, identity, store, shutdown.clone()).await?;
     let control = control::serve(&socket, node.clone(), shutdown.clone()).await?;
     let metrics_addr = metrics.as_ref().map(|m| m.local_addr());
     if let Some(m) = metrics {
         control.spawn(m.run(node.clone(), shutdown.clone()));
+    }
+    let web_url = web.as_ref().map(|w| w.url());
+    if let Some(w) = web {
+        control.spawn(w.run(node.clone(), shutdown.clone()));
     }
     control.spawn(catch_up::show(node.clone(), shutdown.clone()));
 
@@ -1037,6 +1063,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             "data_dir": data,
             "control": socket,
             "metrics": metrics_addr,
+            "web": web_url,
         });
         println!("{ready}");
     } else {
@@ -1046,6 +1073,9 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         }
         if let Some(a) = metrics_addr {
             println!("metrics on http://{a}/metrics");
+        }
+        if let Some(url) = &web_url {
+            println!("web UI on {url}");
         }
         println!("data dir {}", data.display());
     }

@@ -540,6 +540,12 @@ impl NodeHandle {
         self.store.read_channel(channel, now_ms(), limit)
     }
 
+    /// The stored message `id` if it is held here and unexpired.
+    pub fn get(&self, id: &MessageId) -> Result<Option<Envelope>, StoreError> {
+        let env = self.store.get(id)?;
+        Ok(env.filter(|e| !e.is_expired(now_ms())))
+    }
+
     /// Follows a channel from now on (also remembered across restarts).
     pub async fn subscribe(&self, channel: ChannelName) -> Result<(), PublishError> {
         let (reply, rx) = oneshot::channel();

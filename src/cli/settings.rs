@@ -106,6 +106,10 @@ impl UpArgs {
         self.sync_timeout = self.sync_timeout.or(file.sync_timeout);
         self.max_store_bytes = self.max_store_bytes.or(file.max_store_bytes);
         self.metrics = self.metrics.or(file.metrics);
+        // `web-ui = false` in the file stands for `--no-web`, unless `--web` is given.
+        self.no_web = self.no_web || (file.web_ui == Some(false) && self.web.is_none());
+        self.web = self.web.or(file.web);
+        self.web_allow_remote = self.web_allow_remote || file.web_allow_remote == Some(true);
         let pass = &mut self.passphrase.passphrase_file;
         *pass = pass.take().or(file.passphrase_file);
         Ok(self)

@@ -19,6 +19,9 @@
 //! notify-detail = false
 //! passphrase-file = "/etc/fieldmesh/passphrase"
 //! metrics = "127.0.0.1:9464"
+//! web = "127.0.0.1:8080"
+//! web-ui = true
+//! web-allow-remote = false
 //!
 //! [channel-ttl]
 //! triage = "2h"
@@ -95,6 +98,12 @@ pub struct ConfigFile {
     pub passphrase_file: Option<PathBuf>,
     /// `--metrics`: address of the Prometheus endpoint.
     pub metrics: Option<SocketAddr>,
+    /// `--web`: address of the web UI.
+    pub web: Option<SocketAddr>,
+    /// The inverse of `--no-web`.
+    pub web_ui: Option<bool>,
+    /// `--web-allow-remote`.
+    pub web_allow_remote: Option<bool>,
 }
 
 /// Why a config file was refused.
@@ -345,6 +354,8 @@ mod tests {
         assert_eq!(c.sync_timeout, Some(Duration::from_secs(30)));
         assert_eq!(c.channel_ttl.unwrap().len(), 1);
         assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
+        assert_eq!(c.web, Some("127.0.0.1:8080".parse().unwrap()));
+        assert_eq!((c.web_ui, c.web_allow_remote), (Some(true), Some(false)));
         assert_eq!(ConfigFile::decode(b"").unwrap(), ConfigFile::default());
     }
 

@@ -59,3 +59,9 @@ mod config;
 
 /// `up --metrics`: Prometheus text that parses, counters that move.
 mod metrics;
+
+/// The web UI's HTTP API: every endpoint, bad input, token and Host checks, flags.
+mod web;
+
+/// The web UI in headless Chromium: live update between two nodes' pages, transcribe.
+mod web_e2e;
