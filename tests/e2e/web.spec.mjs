@@ -161,12 +161,15 @@ async function main() {
   // Gone from B's page at once and from A's page by the tombstone.
   await inB.waitFor({ state: "detached", timeout: WAIT });
   await pages.a.locator(`li.message[data-id="${id}"]`).waitFor({ state: "detached", timeout: WAIT });
+  // …and its P1 badge leaves A's channel list.
+  await pages.a.locator('#channel-list button[data-channel="triage"] .badge.p1').waitFor({ state: "detached", timeout: WAIT });
   await pages.a.screenshot({ path: join(OUT, "a-after-transcribe.png"), fullPage: true });
   await pages.b.screenshot({ path: join(OUT, "b-after-transcribe.png"), fullPage: true });
 
   // Peers view in A: B over TCP.
   await pages.a.click("#show-peers");
   await pages.a.locator("#peer-rows tr", { hasText: "TCP" }).waitFor({ timeout: WAIT });
+  check(await pages.a.locator("#channel-view").isHidden(), "the channel view gives way to the peers view");
   await pages.a.screenshot({ path: join(OUT, "a-peers.png"), fullPage: true });
 
   // Lock in A: no message element stays in the page; unlock (drill: empty passphrase).
@@ -174,14 +177,30 @@ async function main() {
   await pages.a.fill("#text", "kept after unlock");
   await pages.a.click("#send");
   await pages.a.locator("li.message", { hasText: "kept after unlock" }).waitFor({ timeout: WAIT });
+  await pages.a.fill("#text", "draft: bay 7");
   await pages.a.click("#lock");
   await pages.a.locator("#locked").waitFor({ state: "visible", timeout: WAIT });
+  check(await pages.a.locator("#app").isHidden(), "channels and messages hidden while locked");
   check((await pages.a.locator("li.message").count()) === 0, "no message in a locked page");
-  check(!(await pages.a.content()).includes("kept after unlock"), "no text in a locked page");
+  check((await pages.a.inputValue("#text")) === "", "no draft in a locked page");
+  const lockedHtml = await pages.a.content();
+  check(!lockedHtml.includes("kept after unlock") && !lockedHtml.includes("bay 7"), "no text in a locked page");
   await pages.a.screenshot({ path: join(OUT, "a-locked.png"), fullPage: true });
   await pages.a.fill("#passphrase", "");
   await pages.a.click("#unlock-form button");
   await pages.a.locator("li.message", { hasText: "kept after unlock" }).waitFor({ timeout: WAIT });
+
+  // A page left alone hides its messages until it is used again (idle limit
+  // shortened through the URL for the test).
+  const idle = await context.newPage();
+  await idle.goto(`${b.web}&idle_ms=1500`);
+  await idle.locator(`li.message[data-id]`).first().waitFor({ timeout: WAIT });
+  await idle.locator("#idle").waitFor({ state: "visible", timeout: WAIT });
+  check(await idle.locator("#app").isHidden(), "messages hidden on an idle page");
+  await idle.screenshot({ path: join(OUT, "b-idle.png"), fullPage: true });
+  await idle.keyboard.press("Shift");
+  await idle.locator("#app").waitFor({ state: "visible", timeout: WAIT });
+  await idle.close();
 
   // A small screen: one column, the compose form still reachable.
   await pages.b.setViewportSize({ width: 480, height: 800 });

@@ -54,6 +54,7 @@ async fn a_p1_composed_in_one_page_shows_live_in_the_other_and_transcribe_remove
         "b-after-transcribe.png",
         "a-peers.png",
         "a-locked.png",
+        "b-idle.png",
         "b-narrow.png",
     ] {
         let len = std::fs::metadata(out.join(shot)).map_or(0, |m| m.len());

@@ -7,6 +7,9 @@
 "use strict";
 
 const TOKEN_KEY = "fieldmesh-token";
+// Without keyboard or pointer use for this long, the page hides its messages
+// (a laptop left open in a tent); `#…&idle_ms=N` in the URL overrides it.
+const IDLE_MS = 5 * 60 * 1000;
 const SEEN_KEY = "fieldmesh-seen";
 
 // The token arrives in the URL fragment once; keep it for this tab only and
@@ -20,6 +23,12 @@ function takeToken() {
   return sessionStorage.getItem(TOKEN_KEY) || "";
 }
 
+function idleLimit() {
+  const m = /(?:^#|&)idle_ms=(\d+)/.exec(location.hash);
+  return m ? Number(m[1]) : IDLE_MS;
+}
+
+const IDLE_LIMIT = idleLimit();
 const state = {
   token: takeToken(),
   me: "",
@@ -28,6 +37,8 @@ const state = {
   seen: JSON.parse(sessionStorage.getItem(SEEN_KEY) || "{}"), // name -> sent_at_ms
   defaults: null,
   locked: false,
+  idle: false,
+  lastUse: Date.now(),
   pending: null, // message id awaiting transcribe confirmation
   events: null,
 };
@@ -255,8 +266,7 @@ async function send(ev) {
       priority: $("priority").value,
       ttl_ms: Math.round(Number($("ttl").value) * 60000),
     });
-    insertMessage(data.message);
-    markSeen(data.message.sent_at_ms);
+    addMessage(data.message);
     $("text").value = "";
     alertUser("");
     announce(`Sent ${data.message.priority.toUpperCase()} message to #${state.channel}`);
@@ -336,8 +346,10 @@ function showView(which) {
 
 function showLocked(locked) {
   if (locked && !state.locked) {
+    if ($("confirm").open) $("confirm").close("cancel");
     // Remove, not hide: nothing of the messages stays in the page.
     $("messages").replaceChildren();
+    $("text").value = ""; // a draft can hold patient details too
     $("channel-list").replaceChildren();
     $("peer-rows").replaceChildren();
     state.channels = new Map();
@@ -346,11 +358,33 @@ function showLocked(locked) {
   }
   state.locked = locked;
   $("locked").hidden = !locked;
-  $("app").hidden = locked;
+  showContent();
   $("lock").hidden = locked;
   $("show-channels").disabled = locked;
   $("show-peers").disabled = locked;
   if (locked) $("passphrase").focus();
+}
+
+// The messages are shown only when the node is unlocked and the page in use.
+function showContent() {
+  $("app").hidden = state.locked || state.idle;
+  $("idle").hidden = state.locked || !state.idle;
+}
+
+function used() {
+  state.lastUse = Date.now();
+  if (state.idle) {
+    state.idle = false;
+    showContent();
+  }
+}
+
+function checkIdle() {
+  if (!state.idle && Date.now() - state.lastUse >= IDLE_LIMIT) {
+    if ($("confirm").open) $("confirm").close("cancel");
+    state.idle = true;
+    showContent();
+  }
 }
 
 async function unlock(ev) {
@@ -368,10 +402,12 @@ async function unlock(ev) {
 
 // ---- live events ------------------------------------------------------------------
 
-function onMessage(m) {
-  if (state.locked) return;
+// Shows a new message (from the stream or our own send's answer, whichever
+// comes first) and counts it once. Returns whether it was new to the page.
+function addMessage(m) {
   const c = state.channels.get(m.channel);
   if (m.channel === state.channel) {
+    if ($("messages").querySelector(`[data-id="${m.id}"]`)) return false;
     insertMessage(m);
     markSeen(m.sent_at_ms);
   } else if (c) {
@@ -382,13 +418,20 @@ function onMessage(m) {
     if (m.priority === "p1") c.p1 += 1;
   }
   renderChannels();
-  if (m.author !== state.me) announce(`New ${m.priority.toUpperCase()} message in #${m.channel}`);
+  return true;
+}
+
+function onMessage(m) {
+  if (state.locked) return;
+  if (addMessage(m) && m.author !== state.me) {
+    announce(`New ${m.priority.toUpperCase()} message in #${m.channel}`);
+  }
 }
 
 let refreshTimer = null;
 function refreshSoon() {
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(() => loadChannels().catch(() => {}), 300);
+  refreshTimer = setTimeout(() => loadChannels().catch(() => {}), 100);
 }
 
 function connectEvents() {
@@ -453,7 +496,11 @@ function init() {
     state.pending = null;
     if ($("confirm").returnValue === "ok" && id) transcribe(id, $("format").value);
   });
+  for (const ev of ["keydown", "pointerdown", "pointermove", "wheel", "touchstart"]) {
+    document.addEventListener(ev, used, { passive: true });
+  }
   setInterval(tick, 1000);
+  setInterval(checkIdle, Math.min(1000, IDLE_LIMIT));
   // A lock from the command line shows here within a few seconds.
   setInterval(() => loadStatus().catch(() => {}), 5000);
   connectEvents();
