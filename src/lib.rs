@@ -11,7 +11,8 @@
 //! - [`store`]: sled trees for messages, channel and expiry indexes; the TTL sweeper.
 //! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC; mDNS-SD announce + browse.
 //! - [`node`]: the one event loop that owns the swarm, and its Clone handle.
-//! - [`api`]: the local control socket (JSON Lines) over a node handle.
+//! - [`api`]: the local control socket (JSON Lines), the web UI (HTTP + SSE) and
+//!   `/metrics`, each over a node handle.
 //! - [`config`]: defaults and tunables.
 //! - [`bench`]: the dissemination benchmark (`fieldmesh bench`) over in-process nodes.
 //! - [`sim`]: the drill simulator (`fieldmesh sim`): in-process nodes over emulated poor links.
