@@ -88,6 +88,33 @@ async function openPage(context, node) {
 
 const titleIsSafe = (t) => /^(\(\d+\) )?fieldmesh$/.test(t);
 
+// WCAG contrast ratio of each visible element matching a selector against the
+// first opaque background behind it; returns the worst as [ratio, selector].
+function worstContrast(selectors) {
+  const rgb = (c) => c.match(/[\d.]+/g).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => ((v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (e) => {
+    for (; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length < 4 || c[3] > 0.9) return c;
+    }
+    return [255, 255, 255];
+  };
+  let worst = [99, ""];
+  for (const sel of selectors) {
+    for (const e of document.querySelectorAll(sel)) {
+      if (!e.offsetParent) continue;
+      const [a, b] = [lum(rgb(getComputedStyle(e).color)), lum(background(e))];
+      const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+      if (ratio < worst[0]) worst = [ratio, sel];
+    }
+  }
+  return worst;
+}
+
 let context;
 let pages = {};
 async function main() {
@@ -117,6 +144,10 @@ async function main() {
   });
   pages.a = await openPage(context, a);
   pages.b = await openPage(context, b);
+  // Keyboard: on a fresh page the first Tab reaches the skip link.
+  await pages.b.keyboard.press("Tab");
+  const first = await pages.b.evaluate(() => document.activeElement.outerHTML.slice(0, 80));
+  check(first.includes("Skip to messages"), `skip link first, not ${first}`);
 
   // Compose a P1 in A's page.
   const text = `Bay 4: airway, needs anaesthetist (e2e ${Date.now()})`;
@@ -143,6 +174,19 @@ async function main() {
     const title = await page.title();
     check(titleIsSafe(title) && !title.includes("Bay"), `${name} title carries no text: ${title}`);
   }
+  // Contrast (WCAG AA, 4.5:1) of text on both pages, badges included.
+  for (const [name, page] of Object.entries(pages)) {
+    const [ratio, sel] = await page.evaluate(worstContrast, [
+      ".badge", ".meta", ".body", "#channel-list button", ".unread", ".hint", "label",
+      "button", ".node", "h1", "h2",
+    ]);
+    check(ratio >= 4.5, `${name}: contrast ${ratio.toFixed(2)} < 4.5 for ${sel}`);
+  }
+  // Keyboard: Ctrl+Enter sends from the text field.
+  await pages.b.focus("#text");
+  await pages.b.keyboard.type("seen, on my way (keyboard)");
+  await pages.b.keyboard.press("Control+Enter");
+  await pages.a.locator("li.message", { hasText: "seen, on my way (keyboard)" }).waitFor({ timeout: WAIT });
   await pages.a.screenshot({ path: join(OUT, "a-sent-p1.png"), fullPage: true });
   await pages.b.screenshot({ path: join(OUT, "b-received-p1.png"), fullPage: true });
 
@@ -201,6 +245,13 @@ async function main() {
   await idle.keyboard.press("Shift");
   await idle.locator("#app").waitFor({ state: "visible", timeout: WAIT });
   await idle.close();
+
+  // A page opened without the token says what to do, and shows nothing.
+  const bare = await context.newPage();
+  await bare.goto(new URL(a.web).origin + "/");
+  await bare.locator("#alert", { hasText: "no valid access token" }).waitFor({ timeout: WAIT });
+  check((await bare.locator("li.message").count()) === 0, "nothing without a token");
+  await bare.close();
 
   // A small screen: one column, the compose form still reachable.
   await pages.b.setViewportSize({ width: 480, height: 800 });

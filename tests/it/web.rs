@@ -492,6 +492,28 @@ async fn web_is_local_only_unless_opened_up_and_can_be_turned_off() {
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("--web-allow-remote"), "{stderr}");
 
+    // The config file: `web-ui = false` turns it off, and a `--web` flag wins over that.
+    let conf = dir.path().join("c.toml");
+    std::fs::write(&conf, "web-ui = false\n").unwrap();
+    let conf = conf.display().to_string();
+    let filed = Daemon::spawn(Opts {
+        extra: vec!["--config".into(), conf.clone()],
+        ..Opts::default()
+    })
+    .await;
+    assert!(filed.ready["web"].is_null(), "{}", filed.ready);
+    let flagged = Daemon::spawn(Opts {
+        extra: vec![
+            "--config".into(),
+            conf,
+            "--web".into(),
+            "127.0.0.1:0".into(),
+        ],
+        ..Opts::default()
+    })
+    .await;
+    assert!(flagged.ready["web"].is_string(), "{}", flagged.ready);
+
     let open = Daemon::spawn(Opts {
         extra: vec![
             "--web".into(),
@@ -504,4 +526,14 @@ async fn web_is_local_only_unless_opened_up_and_can_be_turned_off() {
     let web = Web::of(&open);
     assert!(web.addr.starts_with("127.0.0.1:"));
     assert_eq!(web.call("GET", "/api/status", None).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_event_stream_does_not_hold_up_shutdown() {
+    let a = Daemon::spawn(Opts::default()).await;
+    let mut events = Web::of(&a).events().await;
+    let (_, status) = a.stop().await;
+    assert!(status.success(), "{status:?}");
+    // The stream ended with the node (no hang): reading reaches its end.
+    events.wait_closed().await;
 }

@@ -110,4 +110,23 @@ mod tests {
         let many: Vec<String> = (0..=MAX_SEEN).map(|i| format!("c{i}:1")).collect();
         assert!(seen(&format!("seen={}", many.join(","))).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_query_string_parses_or_is_refused_without_panic(q in "\\PC{0,200}") {
+            let _ = param(&q, "token");
+            let _ = limit(&q, 500, 10_000);
+            let _ = seen(&q);
+        }
+
+        #[test]
+        fn seen_round_trips(pairs in proptest::collection::btree_map("[a-z0-9._-]{1,64}", proptest::num::u64::ANY, 0..MAX_SEEN)) {
+            let q = pairs.iter().map(|(c, ms)| format!("{c}:{ms}")).collect::<Vec<_>>().join(",");
+            let parsed = seen(&format!("seen={q}")).unwrap();
+            proptest::prop_assert_eq!(parsed.len(), pairs.len());
+            for (c, ms) in &pairs {
+                proptest::prop_assert_eq!(parsed[&ChannelName::new(c).unwrap()], *ms);
+            }
+        }
+    }
 }

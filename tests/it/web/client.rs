@@ -129,6 +129,20 @@ pub struct Events {
 }
 
 impl Events {
+    /// Waits until the server closes the stream.
+    pub async fn wait_closed(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = tokio::time::timeout(TEN_SECS, self.conn.read(&mut buf))
+                .await
+                .expect("stream closed within 10 s")
+                .unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
     pub async fn wait_for(&mut self, needle: &str) {
         let deadline = tokio::time::Instant::now() + TEN_SECS;
         let mut buf = [0u8; 8192];

@@ -44,6 +44,8 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
+const NO_TOKEN =
+  "This page has no valid access token (the node may have restarted): open the URL that `fieldmesh up` printed.";
 
 class ApiError extends Error {
   constructor(status, code, message) {
@@ -64,6 +66,7 @@ async function api(method, path, body) {
   if (!res.ok) {
     const e = data.error || { code: "internal", message: res.statusText };
     if (e.code === "locked") showLocked(true);
+    if (e.code === "unauthorized") alertUser(NO_TOKEN);
     throw new ApiError(res.status, e.code, e.message);
   }
   return { data, res };
@@ -459,7 +462,20 @@ function connectEvents() {
   es.addEventListener("lagged", () => start().catch(() => {}));
   es.onerror = () => {
     document.body.dataset.live = "false";
-    alertUser("Connection to the node lost; retrying…");
+    if (es.readyState !== EventSource.CLOSED) {
+      alertUser("Connection to the node lost; retrying…");
+      return;
+    }
+    // Refused (not just cut off): the browser does not retry. Find out why
+    // (a wrong token shows its own message), then try again later.
+    loadStatus()
+      .then(() => setTimeout(connectEvents, 3000))
+      .catch((e) => {
+        if (e.code !== "unauthorized") {
+          alertUser("Connection to the node lost; retrying…");
+          setTimeout(connectEvents, 3000);
+        }
+      });
   };
 }
 
@@ -474,7 +490,7 @@ async function start() {
 function init() {
   if (!state.token) {
     showView("channels");
-    alertUser("No access token: open the full URL that `fieldmesh up` printed.");
+    alertUser(NO_TOKEN);
     return;
   }
   $("compose").addEventListener("submit", send);
