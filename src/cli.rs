@@ -929,6 +929,8 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     }
     cfg.peers = args.peers;
     cfg.mdns = !args.no_mdns;
+    // Bluetooth LE beside IP wherever there is an adapter; without one, one log line.
+    cfg.bluetooth = config::Bluetooth::System;
     cfg.name = args.name;
     if let Some(link) = args.emulate_link {
         tracing::warn!(%link, "emulating a poor link on every TCP connection (test/drill flag)");

@@ -71,6 +71,21 @@ pub struct NodeConfig {
     /// Emulated poor link on every TCP connection (tests and drills only; `None` in
     /// the field).
     pub link: Option<crate::transport::LinkProfile>,
+    /// Where the Bluetooth LE transport gets its L2CAP channels.
+    pub bluetooth: Bluetooth,
+}
+
+/// Where the Bluetooth LE transport gets its L2CAP channels (`proto/bluetooth.md`).
+#[derive(Clone, Default)]
+pub enum Bluetooth {
+    /// No Bluetooth: in-process nodes of tests, the bench and the simulator.
+    #[default]
+    Off,
+    /// The machine's default BlueZ adapter if it has one (`fieldmesh up`); without
+    /// one the node logs one line and carries on over IP.
+    System,
+    /// An adapter on an in-memory L2CAP network (tests and simulations).
+    Memory(crate::transport::ble::memory::MemoryAdapter),
 }
 
 impl NodeConfig {
@@ -95,6 +110,7 @@ impl NodeConfig {
             ttl: TtlPolicy::default(),
             team_entry: None,
             link: None,
+            bluetooth: Bluetooth::Off,
         }
     }
 

@@ -3,6 +3,7 @@
 //! the CLI and tests.
 
 mod behaviour;
+mod bluetooth;
 mod command;
 mod event_loop;
 pub mod guard;

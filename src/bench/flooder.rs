@@ -43,7 +43,7 @@ impl Flooder {
         within: Duration,
     ) -> Result<Flooder, FlooderError> {
         let key = libp2p::identity::Keypair::generate_ed25519();
-        let mut swarm = crate::transport::build_swarm(key, None, |_| {
+        let mut swarm = crate::transport::build_swarm(key, None, None, |_| {
             let cfg = gossipsub::ConfigBuilder::default()
                 .validation_mode(gossipsub::ValidationMode::Anonymous)
                 .message_id_fn(|m| crate::gossip::message_id(&m.data))

@@ -9,6 +9,11 @@
 //! have (by the process's wire byte count) left for the network. What waits here is
 //! already in the store, so nothing is lost if the queue is full or the node stops:
 //! catch-up sync delivers it.
+//!
+//! A Bluetooth LE link carries tens of kB/s, a hundred times less than Wi-Fi, so a
+//! second, smaller window paces what goes to peers reachable only over BLE: it
+//! drains by the bytes BLE channels actually sent, and keeps at most a few hundred
+//! milliseconds of radio time ahead of a P1 (`proto/bluetooth.md` §4).
 
 use super::envelope::Envelope;
 use super::priority::Priority;
@@ -24,16 +29,59 @@ pub const MAX_QUEUED: usize = 20_000;
 /// Bytes sent over QUIC are not counted on the wire (only TCP streams are wrapped),
 /// so while a QUIC connection is open the window also drains at this rate.
 pub const QUIC_DRAIN_BYTES_PER_SEC: u64 = 256 * 1024;
+/// Bytes handed to gossipsub for BLE-only peers and not yet sent over BLE at most:
+/// about 0.2 s at 20 kB/s, so a P1 waits behind at most that much radio time.
+pub const BLE_WINDOW_BYTES: u64 = 4 * 1024;
 
-/// Own messages waiting for the links, with the window that paces their release.
-#[derive(Default)]
+/// Bytes released but not yet seen leaving, against a cap.
+struct Window {
+    cap: u64,
+    in_flight: u64,
+    last_wire: u64,
+}
+
+impl Window {
+    fn new(cap: u64) -> Self {
+        Window {
+            cap,
+            in_flight: 0,
+            last_wire: 0,
+        }
+    }
+
+    /// Accounts for the byte counter now at `wire`, plus `extra` bytes drained.
+    fn drain(&mut self, wire: u64, extra: u64) {
+        let drained = wire.saturating_sub(self.last_wire) + extra;
+        self.last_wire = wire;
+        self.in_flight = self.in_flight.saturating_sub(drained);
+    }
+
+    fn is_full(&self) -> bool {
+        self.in_flight >= self.cap
+    }
+}
+
+/// Own messages waiting for the links, with the windows that pace their release.
 pub struct Outbound {
     /// Keyed by (priority, arrival): the first entry is the most urgent oldest, the
     /// last the least urgent newest.
     queue: BTreeMap<(Priority, u64), Envelope>,
     seq: u64,
-    in_flight: u64,
-    last_wire: u64,
+    /// Every link, drained by all wire bytes (TCP and BLE) and QUIC time.
+    all: Window,
+    /// Peers reachable only over BLE, drained by BLE bytes.
+    ble: Window,
+}
+
+impl Default for Outbound {
+    fn default() -> Self {
+        Outbound {
+            queue: BTreeMap::new(),
+            seq: 0,
+            all: Window::new(WINDOW_BYTES),
+            ble: Window::new(BLE_WINDOW_BYTES),
+        }
+    }
 }
 
 impl Outbound {
@@ -58,23 +106,25 @@ impl Outbound {
         self.queue.is_empty()
     }
 
-    /// Accounts for the wire byte count now (`wire`) and for time passed with QUIC
-    /// connections open (`quic_for`), then returns the most urgent waiting message
-    /// if the window has room for it.
-    pub fn next_ready(&mut self, wire: u64, quic_for: Duration) -> Option<Envelope> {
-        let drained = wire.saturating_sub(self.last_wire)
-            + (quic_for.as_secs_f64() * QUIC_DRAIN_BYTES_PER_SEC as f64) as u64;
-        self.last_wire = wire;
-        self.in_flight = self.in_flight.saturating_sub(drained);
-        if self.in_flight >= WINDOW_BYTES {
+    /// Accounts for the wire byte count now (`wire`, TCP and BLE), for time passed
+    /// with QUIC connections open (`quic_for`) and for the BLE byte count now
+    /// (`ble_wire`), then returns the most urgent waiting message if both windows
+    /// have room for it.
+    pub fn next_ready(&mut self, wire: u64, quic_for: Duration, ble_wire: u64) -> Option<Envelope> {
+        let quic = (quic_for.as_secs_f64() * QUIC_DRAIN_BYTES_PER_SEC as f64) as u64;
+        self.all.drain(wire, quic);
+        self.ble.drain(ble_wire, 0);
+        if self.all.is_full() || self.ble.is_full() {
             return None;
         }
         self.queue.pop_first().map(|(_, e)| e)
     }
 
-    /// Records `bytes` handed to gossipsub (message size times recipients).
-    pub fn sent(&mut self, bytes: u64) {
-        self.in_flight += bytes;
+    /// Records `bytes` handed to gossipsub (message size times recipients), of which
+    /// `ble_bytes` go to peers reachable only over BLE.
+    pub fn sent(&mut self, bytes: u64, ble_bytes: u64) {
+        self.all.in_flight += bytes;
+        self.ble.in_flight += ble_bytes;
     }
 }
 
@@ -111,7 +161,7 @@ mod tests {
         ] {
             assert!(q.push(env(p, n)).is_none());
         }
-        let order: Vec<u8> = std::iter::from_fn(|| q.next_ready(0, Duration::ZERO))
+        let order: Vec<u8> = std::iter::from_fn(|| q.next_ready(0, Duration::ZERO, 0))
             .map(|e| e.body[0])
             .collect();
         assert_eq!(order, [3, 5, 1, 4, 2]);
@@ -122,16 +172,47 @@ mod tests {
         let mut q = Outbound::default();
         q.push(env(Priority::P3, 1));
         q.push(env(Priority::P3, 2));
-        assert!(q.next_ready(100, Duration::ZERO).is_some());
-        q.sent(WINDOW_BYTES);
-        assert!(q.next_ready(100, Duration::ZERO).is_none(), "window full");
-        assert!(q.next_ready(110, Duration::ZERO).is_some(), "10 bytes left");
-        q.sent(WINDOW_BYTES);
+        assert!(q.next_ready(100, Duration::ZERO, 0).is_some());
+        q.sent(WINDOW_BYTES, 0);
+        assert!(
+            q.next_ready(100, Duration::ZERO, 0).is_none(),
+            "window full"
+        );
+        assert!(
+            q.next_ready(110, Duration::ZERO, 0).is_some(),
+            "10 bytes left"
+        );
+        q.sent(WINDOW_BYTES, 0);
         q.push(env(Priority::P3, 3));
         assert!(
-            q.next_ready(110, Duration::from_secs(1)).is_some(),
+            q.next_ready(110, Duration::from_secs(1), 0).is_some(),
             "QUIC drain"
         );
+    }
+
+    #[test]
+    fn over_ble_a_p1_overtakes_a_backlog_that_ip_would_have_drained() {
+        let mut q = Outbound::default();
+        for n in 0..50 {
+            q.push(env(Priority::P3, n));
+        }
+        // A BLE-only peer: the first P3s fill the BLE window.
+        let mut released = 0;
+        while let Some(e) = q.next_ready(0, Duration::ZERO, 0) {
+            q.sent(e.as_bytes().len() as u64, e.as_bytes().len() as u64);
+            released += 1;
+        }
+        assert!(released < 50, "the BLE window held the backlog back");
+        q.push(env(Priority::P1, 99));
+        // IP bytes leaving (wire grows) do not open the BLE window...
+        assert!(q
+            .next_ready(1_000_000, Duration::from_secs(10), 0)
+            .is_none());
+        // ...BLE bytes do, and the P1 goes first.
+        let next = q
+            .next_ready(1_000_000, Duration::ZERO, BLE_WINDOW_BYTES)
+            .unwrap();
+        assert_eq!(next.priority, Priority::P1);
     }
 
     #[test]
@@ -151,7 +232,7 @@ mod tests {
         );
         assert_eq!(q.len(), MAX_QUEUED);
         assert_eq!(
-            q.next_ready(0, Duration::ZERO).unwrap().priority,
+            q.next_ready(0, Duration::ZERO, 0).unwrap().priority,
             Priority::P1
         );
     }

@@ -83,7 +83,7 @@ pub struct PeerView {
     pub agent: Option<String>,
     /// Remote addresses of its open connections.
     pub addrs: Vec<String>,
-    /// Transports in use (`tcp`, `quic`).
+    /// Transports in use (`tcp`, `quic`, `ble`).
     pub transports: Vec<String>,
     /// Channels of our team the peer subscribes to.
     pub channels: Vec<String>,

@@ -3,6 +3,7 @@
 //! plain functions; nothing here awaits I/O except the final store flush.
 
 use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
+use super::bluetooth::{self, BleLink, SIGHTING_CHANNEL_CAPACITY};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
 use super::guard::{Guard, Verdict, BAN, WARN_FAULTS};
 use super::sync_driver::SyncSession;
@@ -18,6 +19,7 @@ use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
 use crate::store::{now_ms, Inserted, Store, StoreError, Sweeper};
+use crate::transport::ble::{self, Sighting};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
@@ -104,6 +106,10 @@ pub(super) struct EventLoop {
     pub(super) events_tx: broadcast::Sender<NodeEvent>,
     discovery_rx: mpsc::Receiver<DiscoveryEvent>,
     discovery: Option<Discovery>,
+    /// Fieldmesh advertisements seen over Bluetooth LE (empty without an adapter).
+    ble_rx: mpsc::Receiver<Sighting>,
+    /// BLE addresses being dialled, so a repeated sighting does not dial again.
+    ble_dialing: HashMap<ConnectionId, ble::Mac>,
     shutdown: CancellationToken,
     sweeper: Sweeper,
     statics: Vec<StaticPeer>,
@@ -144,8 +150,13 @@ impl EventLoop {
         };
         let max_body = config.max_body_bytes;
         let max_peers = config.max_peers;
-        let mut swarm =
-            crate::transport::build_swarm(identity.libp2p_keypair(), config.link, |key| {
+        let ble_link = BleLink::open(&config.bluetooth).await;
+        let ble_backend = ble_link.as_ref().map(|l| l.backend.clone());
+        let mut swarm = crate::transport::build_swarm(
+            identity.libp2p_keypair(),
+            config.link,
+            ble_backend,
+            |key| {
                 let gossip_config = gossip::config(max_body).map_err(|e| e.to_string())?;
                 let gossipsub = gossipsub::Behaviour::new(
                     gossipsub::MessageAuthenticity::Anonymous,
@@ -176,7 +187,8 @@ impl EventLoop {
                     identify,
                     sync,
                 })
-            })?;
+            },
+        )?;
 
         let mut pending = HashSet::new();
         for addr in &config.listen {
@@ -187,6 +199,16 @@ impl EventLoop {
                     source,
                 })?;
             pending.insert(id);
+        }
+        // BLE beside the configured addresses; a radio that refuses to listen (no
+        // permission, PSMs used up) leaves the node on IP, as with no adapter.
+        if ble_link.is_some() && !config.listen.iter().any(ble::is_ble) {
+            match swarm.listen_on(bluetooth::listen_any()) {
+                Ok(id) => {
+                    pending.insert(id);
+                }
+                Err(e) => warn!(error = %e, "bluetooth: cannot listen, carrying on over IP"),
+            }
         }
         let mut listen = Vec::new();
         let deadline = tokio::time::sleep(LISTEN_TIMEOUT);
@@ -239,6 +261,17 @@ impl EventLoop {
             None
         };
 
+        let (ble_tx, ble_rx) = mpsc::channel(SIGHTING_CHANNEL_CAPACITY);
+        if let Some(link) = &ble_link {
+            link.start_discovery(
+                &listen,
+                &config.team,
+                &identity.peer_id(),
+                ble_tx,
+                shutdown.clone(),
+            );
+        }
+
         let now = Instant::now();
         let statics = config
             .peers
@@ -269,6 +302,8 @@ impl EventLoop {
             events_tx,
             discovery_rx,
             discovery,
+            ble_rx,
+            ble_dialing: HashMap::new(),
             shutdown,
             sweeper: Sweeper::default(),
             statics,
@@ -311,6 +346,7 @@ impl EventLoop {
                 () = self.shutdown.cancelled() => break,
                 Some(cmd) = self.cmd_rx.recv() => self.on_command(cmd),
                 Some(found) = self.discovery_rx.recv() => self.on_discovered(found),
+                Some(seen) = self.ble_rx.recv() => self.on_ble_sighting(seen),
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = redial.tick() => self.on_redial_tick(),
                 _ = receipts.tick() => self.on_receipt_tick(),
@@ -405,16 +441,36 @@ impl EventLoop {
             Duration::ZERO
         };
         self.last_pump = now;
-        let wire = crate::transport::wire_bytes_written();
-        while let Some(envelope) = self.outbound.next_ready(wire, quic_for) {
+        let ble_wire = ble::bytes_written();
+        let wire = crate::transport::wire_bytes_written() + ble_wire;
+        while let Some(envelope) = self.outbound.next_ready(wire, quic_for, ble_wire) {
             quic_for = Duration::ZERO;
             if envelope.expires_at_ms() <= now_ms() {
                 continue;
             }
             let recipients = self.gossip_out(&envelope);
+            let len = envelope.as_bytes().len() as u64;
+            let ble_recipients = self.ble_only_topic_peers(&envelope.channel) as u64;
             self.outbound
-                .sent(envelope.as_bytes().len() as u64 * recipients as u64);
+                .sent(len * recipients as u64, len * ble_recipients);
         }
+    }
+
+    /// Peers subscribed to `channel` that are reachable only over BLE.
+    fn ble_only_topic_peers(&self, channel: &ChannelName) -> usize {
+        let topic = gossip::topic(&self.team, channel).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(p, t)| {
+                t.contains(&&topic)
+                    && self
+                        .peers
+                        .get(p)
+                        .is_some_and(|s| bluetooth::ble_only(&s.connections))
+            })
+            .count()
     }
 
     /// Gossips a stored envelope of ours; returns how many peers it went to (0: kept
@@ -520,6 +576,41 @@ impl EventLoop {
             .build();
         if let Err(e) = self.swarm.dial(opts) {
             debug!(peer = %found.peer, error = %e, "not dialling discovered peer");
+        }
+    }
+
+    /// A fieldmesh advertisement over BLE: dial it over L2CAP unless that peer is
+    /// already connected (IP is preferred; a later IP link closes this one).
+    fn on_ble_sighting(&mut self, seen: Sighting) {
+        let me = *self.swarm.local_peer_id();
+        if !bluetooth::should_dial(&seen, &self.team, &me, self.peers.keys())
+            || self.ble_dialing.values().any(|m| *m == seen.addr.mac)
+        {
+            return;
+        }
+        let opts = DialOpts::unknown_peer_id()
+            .address(seen.addr.to_multiaddr())
+            .build();
+        let id = opts.connection_id();
+        match self.swarm.dial(opts) {
+            Ok(()) => {
+                debug!(device = %seen.addr.mac, "dialling a peer seen over bluetooth");
+                self.ble_dialing.insert(id, seen.addr.mac);
+            }
+            Err(e) => debug!(device = %seen.addr.mac, error = %e, "bluetooth dial refused"),
+        }
+    }
+
+    /// Closes BLE connections to `peer` that duplicate another link to it.
+    fn prefer_ip(&mut self, peer: PeerId) {
+        let Some(state) = self.peers.get(&peer) else {
+            return;
+        };
+        let me = *self.swarm.local_peer_id();
+        for id in bluetooth::redundant_ble(&me, &peer, &state.connections) {
+            debug!(%peer, "closing a redundant bluetooth connection");
+            self.bump("ble_closed_redundant");
+            self.swarm.close_connection(id);
         }
     }
 
@@ -646,11 +737,16 @@ impl EventLoop {
                         s.backoff = REDIAL_INITIAL;
                     }
                 }
+                self.ble_dialing.remove(&connection_id);
+                if ble::is_ble(&addr) {
+                    info!(peer = %peer_id, "connected over bluetooth");
+                }
                 self.peers
                     .entry(peer_id)
                     .or_default()
                     .connections
                     .insert(connection_id, addr);
+                self.prefer_ip(peer_id);
                 if num_established.get() == 1 {
                     info!(peer = %peer_id, "peer connected");
                     let _ = self.events_tx.send(NodeEvent::PeerConnected(peer_id));
@@ -689,6 +785,7 @@ impl EventLoop {
                 error,
             } => {
                 let now = Instant::now();
+                self.ble_dialing.remove(&connection_id);
                 for s in &mut self.statics {
                     if s.dialing == Some(connection_id) {
                         debug!(addr = %s.addr, error = %error, "static peer dial failed");
@@ -1050,13 +1147,7 @@ impl EventLoop {
                 let mut transports: Vec<String> = st
                     .connections
                     .values()
-                    .map(|a| {
-                        if a.iter().any(|p| matches!(p, Protocol::QuicV1)) {
-                            "quic".to_owned()
-                        } else {
-                            "tcp".to_owned()
-                        }
-                    })
+                    .map(|a| transport_of(a).to_owned())
                     .collect();
                 transports.sort();
                 transports.dedup();
@@ -1080,12 +1171,11 @@ impl EventLoop {
     fn peers_by_transport(&self) -> BTreeMap<String, usize> {
         let mut by = BTreeMap::new();
         for st in self.peers.values() {
-            let quic = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::QuicV1));
-            if st.connections.values().any(quic) {
-                *by.entry("quic".to_owned()).or_default() += 1;
-            }
-            if st.connections.values().any(|a| !quic(a)) {
-                *by.entry("tcp".to_owned()).or_default() += 1;
+            let mut kinds: Vec<&str> = st.connections.values().map(transport_of).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for k in kinds {
+                *by.entry(k.to_owned()).or_default() += 1;
             }
         }
         by
@@ -1126,6 +1216,17 @@ impl EventLoop {
 
 /// Decodes and validates envelope bytes that arrived for `channel` (`None`: not a
 /// topic of our team) at `now_ms`.
+/// The transport a connection's remote address belongs to: `quic`, `ble` or `tcp`.
+fn transport_of(addr: &Multiaddr) -> &'static str {
+    if ble::is_ble(addr) {
+        "ble"
+    } else if addr.iter().any(|p| matches!(p, Protocol::QuicV1)) {
+        "quic"
+    } else {
+        "tcp"
+    }
+}
+
 fn validate(
     bytes: &[u8],
     limits: &Limits,

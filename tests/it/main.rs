@@ -65,3 +65,7 @@ mod web;
 
 /// The web UI in headless Chromium: live update between two nodes' pages, transcribe.
 mod web_e2e;
+
+/// Bluetooth LE: gossip over the in-memory L2CAP link only, P1 first over a slow
+/// BLE link, `up` without an adapter (one log line, IP works).
+mod ble;

@@ -1,0 +1,189 @@
+//! Bluetooth LE: two in-process nodes whose only link is the in-memory L2CAP
+//! network (Noise, yamux, gossipsub, identify and sync over the BLE transport's
+//! framing), P1 first over a slow BLE link, and `fieldmesh up` on a machine without
+//! an adapter (one log line, IP works).
+
+use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
+use fieldmesh::config::{Bluetooth, NodeConfig, STORE_DIR};
+use fieldmesh::gossip::envelope::ChannelName;
+use fieldmesh::gossip::priority::Priority;
+use fieldmesh::identity::{Identity, Passphrase};
+use fieldmesh::node::{Node, NodeEvent, NodeHandle, NodeTask, Outgoing};
+use fieldmesh::store::Store;
+use fieldmesh::transport::ble::memory::{MemoryAdapter, MemoryNet};
+use fieldmesh::transport::ble::{self, BleAddr};
+use libp2p::Multiaddr;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// The smallest LE CoC MTU a controller may offer: the framing's worst case.
+const SMALL_MTU: usize = 23;
+
+struct BleNode {
+    handle: NodeHandle,
+    task: NodeTask,
+    stop: CancellationToken,
+    _dir: TempDir,
+}
+
+impl BleNode {
+    /// A node listening only on BLE (no TCP, no QUIC, no mDNS).
+    async fn spawn(adapter: MemoryAdapter, peers: Vec<Multiaddr>) -> BleNode {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("d");
+        std::fs::create_dir_all(&data).unwrap();
+        let unlocked = Identity::unlock_or_create(&data, &Passphrase::Drill).unwrap();
+        let store = Store::open(&data.join(STORE_DIR), unlocked.data_key).unwrap();
+        let mut config = NodeConfig::new(&data);
+        config.listen = vec!["/dns/00-00-00-00-00-00.le-public.psm-00.ble.invalid"
+            .parse()
+            .unwrap()];
+        config.mdns = false;
+        config.peers = peers;
+        config.bluetooth = Bluetooth::Memory(adapter);
+        let stop = CancellationToken::new();
+        let (handle, task) = Node::spawn(config, unlocked.identity, store, stop.clone())
+            .await
+            .unwrap();
+        BleNode {
+            handle,
+            task,
+            stop,
+            _dir: dir,
+        }
+    }
+
+    async fn shut_down(self) {
+        self.stop.cancel();
+        self.task.await.unwrap();
+    }
+}
+
+/// A and B on one in-memory BLE network, B dialling A's BLE listen address.
+async fn pair(mtu: usize, rate: Option<u64>) -> (BleNode, BleNode) {
+    let net = MemoryNet::default();
+    let a = BleNode::spawn(net.adapter(ble::Mac([0xa; 6]), mtu, rate), vec![]).await;
+    let a_addr = a.handle.listen_addrs()[0].clone();
+    let parsed = BleAddr::from_multiaddr(&a_addr).unwrap();
+    assert!(
+        parsed.is_dialable(),
+        "A listens on a real address: {a_addr}"
+    );
+    let b = BleNode::spawn(net.adapter(ble::Mac([0xb; 6]), mtu, rate), vec![a_addr]).await;
+    let general = ChannelName::new("general").unwrap();
+    wait_for(TEN_SECS, "A to see B subscribed over BLE", || async {
+        (a.handle.mesh(general.clone()).await.unwrap().subscribers >= 1).then_some(())
+    })
+    .await;
+    (a, b)
+}
+
+fn outgoing(text: &str, priority: Priority) -> Outgoing {
+    Outgoing {
+        channel: ChannelName::new("general").unwrap(),
+        body: text.as_bytes().to_vec(),
+        ttl: Duration::from_secs(600),
+        priority,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_gossip_over_the_in_memory_ble_link_only() {
+    let (a, b) = pair(SMALL_MTU, None).await;
+    let peers = b.handle.peers().await.unwrap();
+    assert_eq!(peers.len(), 1);
+    assert_eq!(peers[0].transports, ["ble"], "{peers:?}");
+    assert!(peers[0].agent.is_some(), "identify ran over BLE");
+
+    let mut events = b.handle.events();
+    let sent = a
+        .handle
+        .publish(outgoing("bay 4: airway", Priority::P1))
+        .await
+        .unwrap();
+    assert!(sent.sent_to >= 1);
+    let id = sent.envelope.id;
+    let got = wait_for(TEN_SECS, "B to receive the message over BLE", || {
+        let ev = events.try_recv();
+        async move {
+            match ev {
+                Ok(NodeEvent::Delivered(env)) if env.id == id => Some(env),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    assert_eq!(got.body, b"bay 4: airway");
+    assert_eq!(got.priority, Priority::P1);
+    b.shut_down().await;
+    a.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_a_slow_ble_link_a_p1_overtakes_a_p3_backlog() {
+    // 20 kB/s: 100 P3 messages of 1 KiB take five seconds of radio time.
+    let (a, b) = pair(247, Some(20_000)).await;
+    let mut events = b.handle.events();
+    let filler = "x".repeat(1024);
+    for _ in 0..100 {
+        a.handle
+            .publish(outgoing(&filler, Priority::P3))
+            .await
+            .unwrap();
+    }
+    let p1 = a
+        .handle
+        .publish(outgoing("P1 bay 4", Priority::P1))
+        .await
+        .unwrap()
+        .envelope
+        .id;
+    let mut p3_before = 0usize;
+    wait_for(TEN_SECS, "B to receive the P1", || {
+        let mut got_p1 = false;
+        while let Ok(ev) = events.try_recv() {
+            if let NodeEvent::Delivered(env) = ev {
+                if env.id == p1 {
+                    got_p1 = true;
+                    break;
+                }
+                p3_before += usize::from(env.priority == Priority::P3);
+            }
+        }
+        async move { got_p1.then_some(()) }
+    })
+    .await;
+    // The 4 KiB BLE window lets 3-4 P3s through before the P1 (measured); the
+    // 32 KiB window over all links alone lets 29 through.
+    assert!(
+        p3_before < 12,
+        "the P1 waited behind {p3_before} of 100 P3 messages on the BLE link"
+    );
+    b.shut_down().await;
+    a.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_without_an_adapter_says_so_once_and_works_over_ip() {
+    const LINE: &str = "bluetooth: no adapter, carrying on over IP";
+    let a = Daemon::spawn(Opts::default()).await;
+    let b = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..Opts::default()
+    })
+    .await;
+    b.wait_subscribed(&a, "general").await;
+    let id = a
+        .send("general", "over IP", Duration::from_secs(600), "p2")
+        .await;
+    assert_eq!(b.wait_message("general", &id).await.text, "over IP");
+    for d in [&a, &b] {
+        let log = d.log();
+        assert_eq!(log.matches(LINE).count(), 1, "log:\n{log}");
+        assert!(
+            d.peers().await.iter().all(|p| p.transports == ["tcp"]),
+            "IP only"
+        );
+    }
+}
