@@ -272,7 +272,18 @@ try {
   }
 } finally {
   if (context) await context.close().catch(() => {});
-  for (const c of children) c.kill("SIGTERM");
+  // Stop the nodes and let them flush before their data dirs go.
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise((res) => {
+          if (c.exitCode !== null || c.signalCode !== null) return res();
+          const timer = setTimeout(() => (c.kill("SIGKILL"), res()), WAIT);
+          c.once("exit", () => (clearTimeout(timer), res()));
+          c.kill("SIGTERM");
+        }),
+    ),
+  );
   rmSync(scratch, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);

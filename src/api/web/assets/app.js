@@ -224,7 +224,8 @@ async function openChannel(name) {
   state.channel = name;
   $("channel-title").textContent = "#" + name;
   showView("channels");
-  const { data } = await api("GET", `/api/channels/${encodeURIComponent(name)}/messages`);
+  // Every unexpired message (up to the API's cap), so no P1 is left out.
+  const { data } = await api("GET", `/api/channels/${encodeURIComponent(name)}/messages?limit=10000`);
   if (state.channel !== name) return; // another channel was opened meanwhile
   $("messages").replaceChildren(...data.map(messageItem));
   $("empty").hidden = data.length > 0;
@@ -242,7 +243,9 @@ function tick() {
     if (left <= 0) {
       removeMessages([item.dataset.id]);
     } else {
-      item.querySelector(".ttl").textContent = "expires in " + duration(left);
+      const ttl = item.querySelector(".ttl");
+      const text = "expires in " + duration(left);
+      if (ttl.textContent !== text) ttl.textContent = text; // most change once a minute
     }
   }
 }
