@@ -159,6 +159,7 @@ async function main() {
   const inA = pages.a.locator("li.message", { hasText: text });
   await inA.waitFor({ timeout: WAIT });
   const id = await inA.getAttribute("data-id");
+  check((await pages.a.inputValue("#priority")) === "p3", "priority back to the default after a send");
   check(/^[0-9a-f]{64}$/.test(id), "message id on the element");
 
   // It appears live in B's page, with its priority badge.

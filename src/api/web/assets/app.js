@@ -274,6 +274,8 @@ async function send(ev) {
     });
     addMessage(data.message);
     $("text").value = "";
+    // Back to the default, so a follow-up is not raised to P1 by accident.
+    $("priority").value = state.defaults ? state.defaults.default_priority : "p3";
     alertUser("");
     announce(`Sent ${data.message.priority.toUpperCase()} message to #${state.channel}`);
   } catch (e) {
