@@ -38,6 +38,7 @@ const state = {
   defaults: null,
   locked: false,
   idle: false,
+  loaded: false, // start() has finished once
   lastUse: Date.now(),
   pending: null, // message id awaiting transcribe confirmation
   events: null,
@@ -449,6 +450,9 @@ function connectEvents() {
   es.addEventListener("ready", () => {
     document.body.dataset.live = "true";
     alertUser("");
+    // Whatever arrived before this stream was subscribed (first load racing
+    // the stream, or a reconnect) is fetched again; later events follow.
+    if (state.loaded) start().catch(() => {});
   });
   es.addEventListener("message", (e) => onMessage(JSON.parse(e.data)));
   const gone = (e) => {
@@ -490,6 +494,7 @@ async function start() {
   state.defaults = (await api("GET", "/api/defaults")).data;
   await loadChannels();
   if (state.channel) await openChannel(state.channel);
+  state.loaded = true;
 }
 
 function init() {
