@@ -282,6 +282,9 @@ struct UpArgs {
     /// Do not announce or browse mDNS.
     #[arg(long)]
     no_mdns: bool,
+    /// Do not use Bluetooth LE (no adapter opened, no advertising or scanning).
+    #[arg(long)]
+    no_bluetooth: bool,
     /// Name shown to peers (a role or device, never a patient).
     #[arg(long)]
     name: Option<String>,
@@ -930,7 +933,11 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     cfg.peers = args.peers;
     cfg.mdns = !args.no_mdns;
     // Bluetooth LE beside IP wherever there is an adapter; without one, one log line.
-    cfg.bluetooth = config::Bluetooth::System;
+    cfg.bluetooth = if args.no_bluetooth {
+        config::Bluetooth::Off
+    } else {
+        config::Bluetooth::System
+    };
     cfg.name = args.name;
     if let Some(link) = args.emulate_link {
         tracing::warn!(%link, "emulating a poor link on every TCP connection (test/drill flag)");

@@ -70,6 +70,11 @@ fn discovery_txt_inputs_keep_invariants() {
 }
 
 #[test]
+fn ble_advert_inputs_keep_invariants() {
+    replay("ble_advert", checks::ble_advert);
+}
+
+#[test]
 fn wire_inputs_keep_invariants() {
     replay("wire", checks::wire);
 }

@@ -61,6 +61,8 @@ pub struct ConfigFile {
     pub peers: Option<Vec<Multiaddr>>,
     /// The inverse of `--no-mdns`.
     pub mdns: Option<bool>,
+    /// The inverse of `--no-bluetooth`.
+    pub bluetooth: Option<bool>,
     /// `--name`.
     pub name: Option<String>,
     /// `--team`: a team name or id, or `drill`.

@@ -291,6 +291,28 @@ pub(crate) fn discovery_txt(data: &[u8]) {
     assert!(ev.addrs.len() <= ips.len() * ports);
 }
 
+/// BLE advertisement service data and BLE multiaddr text (`proto/bluetooth.md` §1,
+/// §2), both from anyone in radio range or in a config file. A decoded advertisement
+/// re-encodes to exactly its bytes; a parsed BLE address prints back to a multiaddr
+/// that parses to the same address.
+pub(crate) fn ble_advert(data: &[u8]) {
+    use fieldmesh::transport::ble::{advert::Advert, BleAddr};
+    if let Ok(a) = Advert::decode(data) {
+        assert_eq!(a.encode().as_slice(), data);
+        assert!(a.psm >= 0x80);
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(addr) = text.parse::<libp2p::Multiaddr>() else {
+        return;
+    };
+    if let Ok(b) = BleAddr::from_multiaddr(&addr) {
+        assert_eq!(BleAddr::from_multiaddr(&b.to_multiaddr()), Ok(b));
+        assert!(fieldmesh::transport::ble::is_ble(&addr));
+    }
+}
+
 /// Fixed identity seeds for the DM checks: the fuzzer varies the bytes, not the keys.
 const DM_AUTHOR_SEED: [u8; 32] = [1; 32];
 const DM_RECIPIENT_SEED: [u8; 32] = [2; 32];

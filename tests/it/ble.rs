@@ -168,8 +168,10 @@ async fn over_a_slow_ble_link_a_p1_overtakes_a_p3_backlog() {
 async fn up_without_an_adapter_says_so_once_and_works_over_ip() {
     const LINE: &str = "bluetooth: no adapter, carrying on over IP";
     let a = Daemon::spawn(Opts::default()).await;
+    // B has Bluetooth turned off: it does not look for an adapter at all.
     let b = Daemon::spawn(Opts {
         peers: vec![a.addr()],
+        extra: vec!["--no-bluetooth".into()],
         ..Opts::default()
     })
     .await;
@@ -178,9 +180,9 @@ async fn up_without_an_adapter_says_so_once_and_works_over_ip() {
         .send("general", "over IP", Duration::from_secs(600), "p2")
         .await;
     assert_eq!(b.wait_message("general", &id).await.text, "over IP");
+    assert_eq!(a.log().matches(LINE).count(), 1, "log:\n{}", a.log());
+    assert!(!b.log().contains("bluetooth:"), "log:\n{}", b.log());
     for d in [&a, &b] {
-        let log = d.log();
-        assert_eq!(log.matches(LINE).count(), 1, "log:\n{log}");
         assert!(
             d.peers().await.iter().all(|p| p.transports == ["tcp"]),
             "IP only"

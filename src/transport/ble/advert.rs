@@ -14,7 +14,7 @@ pub const VERSION: u8 = 1;
 /// Encoded length: version, team hint (4), PSM, peer hint (4).
 pub const LEN: usize = 10;
 /// Domain separation for the team hint.
-const TEAM_HINT_DOMAIN: &[u8] = b"fieldmesh ble team hint v1\0";
+const TEAM_HINT_DOMAIN: &[u8] = b"fieldmesh/ble/team-hint/v1";
 
 /// What a node advertises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -129,7 +129,11 @@ mod tests {
         );
         assert_eq!(Advert::decode(&a.encode()), Ok(a));
         let drill = TeamTag::new("drill").unwrap();
-        assert_eq!(team_hint(&drill), team_hint(&drill));
+        // BLAKE3("fieldmesh/ble/team-hint/v1" ‖ "drill"), first 4 bytes (proto §2).
+        assert_eq!(
+            data_encoding::HEXLOWER.encode(&team_hint(&drill)),
+            "68acfbf7"
+        );
         assert_ne!(
             team_hint(&drill),
             team_hint(&TeamTag::new("ward-7").unwrap())
