@@ -1063,6 +1063,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             shutdown.clone(),
         ));
     }
+    let stopped = stop_signal()?;
     let listen: Vec<String> = node.listen_addrs().iter().map(|a| a.to_string()).collect();
     if json {
         let ready = serde_json::json!({
@@ -1090,7 +1091,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     }
     tracing::info!(peer = %node.peer_id(), "node ready");
 
-    wait_for_signal().await?;
+    stopped.await?;
     tracing::info!("shutting down");
     shutdown.cancel();
     control.wait().await;
@@ -1111,17 +1112,24 @@ fn restrict_dir(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Waits for Ctrl-C, or SIGTERM on Unix (`systemctl --user stop`).
-async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the stop signals now — Ctrl-C, and SIGTERM on Unix (`systemctl --user
+/// stop`) — and returns a future that waits for one. Installed before the ready
+/// line goes out, so a stop sent the moment it is read is not lost to the default
+/// action (which would kill the node without flushing).
+fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = anyhow::Result<()>>> {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            r = tokio::signal::ctrl_c() => r?,
-            _ = term.recv() => {}
-        }
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        Ok(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = interrupt.recv() => {}
+            }
+            Ok(())
+        })
     }
     #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await?;
-    Ok(())
+    Ok(async { tokio::signal::ctrl_c().await.map_err(anyhow::Error::from) })
 }
