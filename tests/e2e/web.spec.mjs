@@ -73,8 +73,27 @@ async function until(what, fn) {
   }
 }
 
-async function openPage(context, node) {
+// Records what the page would show as browser notifications, and makes it look
+// unfocused (a notification is raised only then).
+function spyNotifications() {
+  window.__notes = [];
+  window.Notification = class {
+    constructor(title, options) {
+      window.__notes.push({ title, options: options || {} });
+    }
+    static get permission() {
+      return "granted";
+    }
+    static requestPermission() {
+      return Promise.resolve("granted");
+    }
+  };
+  document.hasFocus = () => false;
+}
+
+async function openPage(context, node, init) {
   const page = await context.newPage();
+  if (init) await page.addInitScript(init);
   await page.setViewportSize({ width: 1280, height: 720 });
   await page.goto(node.web);
   await page.waitForSelector('body[data-live="true"]', { timeout: WAIT });
@@ -143,11 +162,15 @@ async function main() {
     ],
   });
   pages.a = await openPage(context, a);
-  pages.b = await openPage(context, b);
+  pages.b = await openPage(context, b, spyNotifications);
   // Keyboard: on a fresh page the first Tab reaches the skip link.
   await pages.b.keyboard.press("Tab");
   const first = await pages.b.evaluate(() => document.activeElement.outerHTML.slice(0, 80));
   check(first.includes("Skip to messages"), `skip link first, not ${first}`);
+
+  // B turns on P1 alerts.
+  await pages.b.click("#alerts");
+  check((await pages.b.getAttribute("#alerts", "aria-pressed")) === "true", "alerts on");
 
   // Compose a P1 in A's page.
   const text = `Bay 4: airway, needs anaesthetist (e2e ${Date.now()})`;
@@ -188,6 +211,10 @@ async function main() {
   await pages.b.keyboard.type("seen, on my way (keyboard)");
   await pages.b.keyboard.press("Control+Enter");
   await pages.a.locator("li.message", { hasText: "seen, on my way (keyboard)" }).waitFor({ timeout: WAIT });
+  // B's notification says priority and channel only (lock-screen rule).
+  const notes = await pages.b.evaluate(() => window.__notes);
+  check(notes.length === 1, `one notification, got ${JSON.stringify(notes)}`);
+  check(notes[0].title === "P1 message in #triage" && !notes[0].options.body, `notification text: ${JSON.stringify(notes[0])}`);
   await pages.a.screenshot({ path: join(OUT, "a-sent-p1.png"), fullPage: true });
   await pages.b.screenshot({ path: join(OUT, "b-received-p1.png"), fullPage: true });
 

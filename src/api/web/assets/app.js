@@ -39,6 +39,7 @@ const state = {
   locked: false,
   idle: false,
   loaded: false, // start() has finished once
+  alerts: false, // browser notifications for P1s from others
   lastUse: Date.now(),
   pending: null, // message id awaiting transcribe confirmation
   events: null,
@@ -434,7 +435,28 @@ function onMessage(m) {
   if (state.locked) return;
   if (addMessage(m) && m.author !== state.me) {
     announce(`New ${m.priority.toUpperCase()} message in #${m.channel}`);
+    if (m.priority === "p1") notifyP1(m.channel);
   }
+}
+
+// A notification shows on lock screens and in notification centres: it says
+// only the priority and the channel, never text, author or id.
+function notifyP1(channel) {
+  if (!state.alerts) return;
+  if (document.visibilityState === "visible" && document.hasFocus()) return;
+  new Notification(`P1 message in #${channel}`, { tag: "fieldmesh-p1" });
+}
+
+async function toggleAlerts() {
+  const b = $("alerts");
+  if (!state.alerts) {
+    if (!("Notification" in window)) return alertUser("This browser cannot show notifications.");
+    const permission = await Notification.requestPermission();
+    if (permission !== "granted") return alertUser("Notifications are blocked for this page.");
+  }
+  state.alerts = !state.alerts;
+  b.setAttribute("aria-pressed", String(state.alerts));
+  b.textContent = state.alerts ? "P1 alerts on" : "P1 alerts off";
 }
 
 let refreshTimer = null;
@@ -512,6 +534,7 @@ function init() {
     showView("peers");
     loadPeers().catch((e) => alertUser(e.message));
   });
+  $("alerts").addEventListener("click", () => toggleAlerts().catch((e) => alertUser(e.message)));
   $("lock").addEventListener("click", async () => {
     await api("POST", "/api/lock").catch(() => {});
     showLocked(true);
