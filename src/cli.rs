@@ -4,6 +4,7 @@
 
 mod catch_up;
 mod settings;
+mod web;
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
@@ -100,6 +101,8 @@ enum Cmd {
     },
     /// Lock the running node: it keeps relaying but shows and sends nothing.
     Lock,
+    /// Print the running node's web UI URL with its access token (or open it).
+    Web(web::WebArgs),
     /// Teams: create, invite, join, list, remove a member.
     #[command(subcommand)]
     Team(TeamCmd),
@@ -495,6 +498,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Bench(args) => bench(args).await,
         Cmd::Sim(args) => sim(args).await,
         Cmd::Config(cmd) => settings::config(cmd, cli.json),
+        Cmd::Web(args) => web::web(&data, args, cli.json).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -1027,7 +1031,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
         Some(addr) => Some(fieldmesh::api::metrics::MetricsEndpoint::bind(addr).await?),
         None => None,
     };
-    let web = match (args.no_web, args.web) {
+    let web_ui = match (args.no_web, args.web) {
         (true, _) => None,
         (false, addr) => {
             let addr = addr.unwrap_or(fieldmesh::api::web::DEFAULT_ADDR);
@@ -1044,8 +1048,13 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     if let Some(m) = metrics {
         control.spawn(m.run(node.clone(), shutdown.clone()));
     }
-    let web_url = web.as_ref().map(|w| w.url());
-    if let Some(w) = web {
+    let web_url = web_ui.as_ref().map(|w| w.url());
+    // For `fieldmesh web`; removed when `up` returns.
+    let _url_file = match &web_url {
+        Some(url) => Some(web::UrlFile::write(data, url)?),
+        None => None,
+    };
+    if let Some(w) = web_ui {
         control.spawn(w.run(node.clone(), shutdown.clone()));
     }
     control.spawn(catch_up::show(node.clone(), shutdown.clone()));

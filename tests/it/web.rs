@@ -537,3 +537,46 @@ async fn an_open_event_stream_does_not_hold_up_shutdown() {
     // The stream ended with the node (no hang): reading reaches its end.
     events.wait_closed().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fieldmesh_web_prints_the_url_while_the_node_runs() {
+    let a = Daemon::spawn(Opts::default()).await;
+    let url = a.ready["web"].as_str().unwrap().to_owned();
+    let out = a.cli(&["web"]);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), url);
+    let out = a.cli(&["--json", "web"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["web"], url.as_str());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(a.data.join("web-url"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Gone with the node: the file is removed and the command says why it fails.
+    let mut a = a;
+    let keep = a.take_dir();
+    let (data, status) = a.stop().await;
+    assert!(status.success());
+    assert!(!data.join("web-url").exists());
+    let out = crate::harness::cli(&data, &["web"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node running"));
+    drop(keep);
+
+    let off = Daemon::spawn(Opts {
+        extra: vec!["--no-web".into()],
+        ..Opts::default()
+    })
+    .await;
+    let out = off.cli(&["web"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--no-web"),
+        "{out:?}"
+    );
+}
