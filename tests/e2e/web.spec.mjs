@@ -172,6 +172,9 @@ async function main() {
   await pages.b.click("#alerts");
   check((await pages.b.getAttribute("#alerts", "aria-pressed")) === "true", "alerts on");
 
+  // A keyboard user's focus in B's channel list survives the list being redrawn.
+  await pages.b.focus('#channel-list button[data-channel="general"]');
+
   // Compose a P1 in A's page.
   const text = `Bay 4: airway, needs anaesthetist (e2e ${Date.now()})`;
   await pages.a.fill("#text", text);
@@ -190,6 +193,10 @@ async function main() {
   await inB.waitFor({ timeout: WAIT });
   check((await inB.locator(".body").textContent()) === text, "text in B");
   check((await inB.locator(".badge").textContent()) === "P1", "P1 badge in B");
+  check(
+    (await pages.b.evaluate(() => document.activeElement.dataset.channel)) === "general",
+    "focus kept on the channel button while the list is redrawn",
+  );
   check(await inB.evaluate((e) => e.classList.contains("p1")), "P1 styling in B");
   const left = await inB.locator(".ttl").textContent();
   check(/^expires in (\d+d \d+h|\d+h \d\dm|\d+m \d\ds)$/.test(left), `remaining TTL shown: ${left}`);

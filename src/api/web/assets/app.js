@@ -119,6 +119,8 @@ function updateTitle() {
 
 function renderChannels() {
   const list = $("channel-list");
+  // Redrawn on every new message: keep keyboard focus on the same channel.
+  const focused = list.contains(document.activeElement) ? document.activeElement.dataset.channel : null;
   list.replaceChildren();
   for (const [name, c] of state.channels) {
     const b = el("button");
@@ -144,6 +146,7 @@ function renderChannels() {
     const li = el("li");
     li.append(b);
     list.append(li);
+    if (name === focused) b.focus();
   }
   updateTitle();
 }
@@ -240,7 +243,8 @@ async function openChannel(name) {
 
 function tick() {
   const now = Date.now();
-  for (const item of $("messages").children) {
+  // A copy: expired items are removed while walking.
+  for (const item of [...$("messages").children]) {
     const left = Number(item.dataset.expires) - now;
     if (left <= 0) {
       removeMessages([item.dataset.id]);
@@ -365,6 +369,7 @@ function showLocked(locked) {
     state.channels = new Map();
     state.channel = null;
     updateTitle();
+    setTimeout(() => $("passphrase").focus(), 0); // once the form is shown
   }
   state.locked = locked;
   $("locked").hidden = !locked;
@@ -372,7 +377,6 @@ function showLocked(locked) {
   $("lock").hidden = locked;
   $("show-channels").disabled = locked;
   $("show-peers").disabled = locked;
-  if (locked) $("passphrase").focus();
 }
 
 // The messages are shown only when the node is unlocked and the page in use.
@@ -536,8 +540,12 @@ function init() {
   });
   $("alerts").addEventListener("click", () => toggleAlerts().catch((e) => alertUser(e.message)));
   $("lock").addEventListener("click", async () => {
-    await api("POST", "/api/lock").catch(() => {});
-    showLocked(true);
+    try {
+      await api("POST", "/api/lock");
+      showLocked(true);
+    } catch (e) {
+      alertUser("Not locked: " + e.message);
+    }
   });
   $("unlock-form").addEventListener("submit", unlock);
   $("confirm").addEventListener("close", () => {
