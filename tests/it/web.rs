@@ -427,6 +427,17 @@ async fn bad_input_gets_a_json_4xx_and_changes_nothing() {
         .await
         .assert_error(405, "method_not_allowed");
 
+    // Event streams are capped.
+    let mut open = Vec::new();
+    for _ in 0..fieldmesh::api::web::MAX_EVENT_STREAMS {
+        open.push(web.events().await);
+    }
+    let events = format!("/api/events?token={}", web.token);
+    web.raw("GET", &events, &[], None)
+        .await
+        .assert_error(503, "too_many_streams");
+    drop(open);
+
     // Nothing changed: same messages, nothing published, not locked.
     assert_eq!(snapshot().await, before);
     assert_eq!(
