@@ -13,7 +13,10 @@ fn run(data: &Path, args: &[&str]) -> serde_json::Value {
 }
 
 /// Creates team `name` in a fresh data dir (admin) and joins `members` fresh dirs to it.
-fn team(name: &str, members: usize) -> (tempfile::TempDir, String, Vec<std::path::PathBuf>) {
+pub(crate) fn team(
+    name: &str,
+    members: usize,
+) -> (tempfile::TempDir, String, Vec<std::path::PathBuf>) {
     let root = tempfile::Builder::new().prefix("fmt").tempdir().unwrap();
     let admin = root.path().join("admin");
     let id = run(&admin, &["team", "create", name, "--json"])["id"]
@@ -33,7 +36,8 @@ fn team(name: &str, members: usize) -> (tempfile::TempDir, String, Vec<std::path
     (root, id, dirs)
 }
 
-fn member(dir: &Path, name: &str, peers: Vec<String>) -> Opts {
+/// Daemon options for a member of team `name` in data dir `dir`.
+pub(crate) fn member(dir: &Path, name: &str, peers: Vec<String>) -> Opts {
     Opts {
         data: Some(dir.to_owned()),
         team: Some(name.into()),

@@ -591,3 +591,46 @@ async fn fieldmesh_web_prints_the_url_while_the_node_runs() {
         "{out:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_node_shows_its_sealed_channels_and_hides_the_team_records() {
+    let (_root, _, dirs) = crate::teams::team("ward", 1);
+    let a = Daemon::spawn(crate::teams::member(&dirs[0], "ward", vec![])).await;
+    let b = Daemon::spawn(crate::teams::member(&dirs[1], "ward", vec![a.addr()])).await;
+    a.wait_subscribed(&b, "triage").await;
+    b.wait_subscribed(&a, "triage").await;
+    let (wa, wb) = (Web::of(&a), Web::of(&b));
+
+    let chans = wa.call("GET", "/api/channels", None).await.json();
+    let names: Vec<&str> = chans
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"triage") && !names.contains(&"team"),
+        "{names:?}"
+    );
+    wa.call("GET", "/api/channels/team/messages", None)
+        .await
+        .assert_error(404, "not_found");
+
+    let sent = wa
+        .call(
+            "POST",
+            "/api/channels/triage/messages",
+            Some(r#"{"text":"WARD-SECRET bay 2","priority":"p1"}"#),
+        )
+        .await;
+    assert_eq!(sent.status, 201, "{}", sent.text());
+    let id = sent.json()["message"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/messages/{id}");
+    let got = wait_for(TEN_SECS, "the sealed message in B's API", || async {
+        let ans = wb.call("GET", &path, None).await;
+        (ans.status == 200).then(|| ans.json())
+    })
+    .await;
+    assert_eq!(got["text"], "WARD-SECRET bay 2");
+    assert_eq!(got["priority"], "p1");
+}
