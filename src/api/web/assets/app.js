@@ -341,7 +341,9 @@ async function loadStatus() {
   const { data } = await api("GET", "/api/status");
   state.me = data.peer_id;
   const name = data.name ? `${data.name} · ` : "";
-  $("node").textContent = `${name}node …${data.peer_id.slice(-6)} · team ${data.team} · ${data.peers} peers`;
+  const peers = data.peers === 1 ? "1 peer" : `${data.peers} peers`;
+  const line = `${name}node …${data.peer_id.slice(-6)} · team ${data.team} · ${peers}`;
+  if ($("node").textContent !== line) $("node").textContent = line;
   $("peer-count").textContent = String(data.peers);
   const wasLocked = state.locked;
   showLocked(data.locked);
