@@ -21,7 +21,12 @@ use std::collections::BTreeMap;
 
 /// Channels the node follows but the page never shows: team records, tombstones
 /// and receipts are bookkeeping; DMs have their own command (`fieldmesh dm`).
-pub(super) const HIDDEN_CHANNELS: &[&str] = &["team", "tombstone", "receipts", "dm"];
+pub(super) const HIDDEN_CHANNELS: &[&str] = &[
+    crate::node::team_state::TEAM_CHANNEL,
+    crate::gossip::tombstone::TOMBSTONE_CHANNEL,
+    crate::gossip::receipt::RECEIPT_CHANNEL,
+    crate::gossip::direct::DM_CHANNEL,
+];
 /// Messages a channel view gets when it names no `limit`.
 const DEFAULT_LIMIT: usize = 500;
 /// Most messages one request returns (the control socket's `read` cap).
