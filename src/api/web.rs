@@ -29,21 +29,36 @@ use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-/// Every route of the API and the page, as `(method, path)`: the router is built
-/// from the same paths, and a test checks that `openapi.json` lists exactly these.
+/// The API's paths, named once for the route table and the router.
+mod path {
+    pub(super) const STATUS: &str = "/api/status";
+    pub(super) const DEFAULTS: &str = "/api/defaults";
+    pub(super) const CHANNELS: &str = "/api/channels";
+    pub(super) const MESSAGES: &str = "/api/channels/{channel}/messages";
+    pub(super) const MESSAGE: &str = "/api/messages/{id}";
+    pub(super) const TRANSCRIBE: &str = "/api/messages/{id}/transcribe";
+    pub(super) const PEERS: &str = "/api/peers";
+    pub(super) const LOCK: &str = "/api/lock";
+    pub(super) const UNLOCK: &str = "/api/unlock";
+    pub(super) const EVENTS: &str = "/api/events";
+    pub(super) const OPENAPI: &str = "/api/openapi.json";
+}
+
+/// Every route of the API, as `(method, path)`: a unit test checks that
+/// `openapi.json` lists exactly these, an integration test that each is routed.
 pub const ROUTES: &[(&str, &str)] = &[
-    ("GET", "/api/status"),
-    ("GET", "/api/defaults"),
-    ("GET", "/api/channels"),
-    ("GET", "/api/channels/{channel}/messages"),
-    ("POST", "/api/channels/{channel}/messages"),
-    ("GET", "/api/messages/{id}"),
-    ("POST", "/api/messages/{id}/transcribe"),
-    ("GET", "/api/peers"),
-    ("POST", "/api/lock"),
-    ("POST", "/api/unlock"),
-    ("GET", "/api/events"),
-    ("GET", "/api/openapi.json"),
+    ("GET", path::STATUS),
+    ("GET", path::DEFAULTS),
+    ("GET", path::CHANNELS),
+    ("GET", path::MESSAGES),
+    ("POST", path::MESSAGES),
+    ("GET", path::MESSAGE),
+    ("POST", path::TRANSCRIBE),
+    ("GET", path::PEERS),
+    ("POST", path::LOCK),
+    ("POST", path::UNLOCK),
+    ("GET", path::EVENTS),
+    ("GET", path::OPENAPI),
 ];
 
 /// Where the web UI listens by default: this laptop only, on a free port.
@@ -161,20 +176,20 @@ struct AppState {
 /// The page, the API (behind the token) and the JSON fallbacks.
 fn router(state: AppState) -> axum::Router {
     let api = axum::Router::new()
-        .route(ROUTES[0].1, get(routes::status))
-        .route(ROUTES[1].1, get(routes::defaults))
-        .route(ROUTES[2].1, get(routes::channels))
+        .route(path::STATUS, get(routes::status))
+        .route(path::DEFAULTS, get(routes::defaults))
+        .route(path::CHANNELS, get(routes::channels))
         .route(
-            ROUTES[3].1,
+            path::MESSAGES,
             get(routes::messages).post(routes::post_message),
         )
-        .route(ROUTES[5].1, get(routes::message))
-        .route(ROUTES[6].1, post(routes::transcribe))
-        .route(ROUTES[7].1, get(routes::peers))
-        .route(ROUTES[8].1, post(routes::lock))
-        .route(ROUTES[9].1, post(routes::unlock))
-        .route(ROUTES[10].1, get(events::stream))
-        .route(ROUTES[11].1, get(routes::openapi))
+        .route(path::MESSAGE, get(routes::message))
+        .route(path::TRANSCRIBE, post(routes::transcribe))
+        .route(path::PEERS, get(routes::peers))
+        .route(path::LOCK, post(routes::lock))
+        .route(path::UNLOCK, post(routes::unlock))
+        .route(path::EVENTS, get(events::stream))
+        .route(path::OPENAPI, get(routes::openapi))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_token,

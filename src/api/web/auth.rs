@@ -143,7 +143,7 @@ pub(super) async fn require_token(
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| state.token.matches_bearer(h));
-    let by_query = req.uri().path() == "/api/events"
+    let by_query = req.uri().path() == super::path::EVENTS
         && super::query::param(req.uri().query().unwrap_or(""), "token")
             .is_some_and(|t| state.token.matches(&t));
     if by_header || by_query {
