@@ -11,6 +11,7 @@ pub mod web;
 
 use crate::gossip::envelope::Envelope;
 use crate::gossip::priority::Priority;
+use crate::gossip::report::{Body, Redaction, Report};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -57,11 +58,29 @@ pub enum Op {
         channel: String,
         /// At most this many (default and cap: [`control::MAX_READ`]).
         limit: Option<usize>,
+        /// Show patient-identifiable fields of reports (hidden by default).
+        #[serde(default)]
+        show_identifiable: bool,
     },
     /// Reply once, then stream `message` events of a channel until the client leaves.
     Follow {
         /// Channel name.
         channel: String,
+        /// Show patient-identifiable fields of reports (hidden by default).
+        #[serde(default)]
+        show_identifiable: bool,
+    },
+    /// Publish a structured report (METHANE or casualty update, `proto/bodies.md`).
+    Report {
+        /// Channel name; `triage` when absent.
+        channel: Option<String>,
+        /// The report.
+        report: Report,
+        /// Time to live in ms; the node default when absent.
+        ttl_ms: Option<u64>,
+        /// Triage priority; by default P1 for METHANE, the triage category for a
+        /// casualty (dead: P4).
+        priority: Option<Priority>,
     },
     /// Connected peers.
     Peers,
@@ -83,6 +102,11 @@ pub enum Op {
         message: String,
         /// `json` (default) or `fhir`.
         format: Option<export::ExportFormat>,
+    },
+    /// Team members not known to hold a message (from receipts).
+    Roster {
+        /// Message id (64 hex).
+        message: String,
     },
     /// Forget the data key: nothing readable until `unlock`.
     Lock,
@@ -120,8 +144,12 @@ pub struct MessageView {
     pub priority: Priority,
     /// Relays so far.
     pub hops: u8,
-    /// Body as UTF-8 (invalid sequences replaced).
+    /// Body as UTF-8 (invalid sequences replaced); for a report, its table with
+    /// identifiable fields hidden unless asked for.
     pub text: String,
+    /// The structured report, if the body is one (identifiable fields as `text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<serde_json::Value>,
     /// Peers known from receipts to hold this message (this node included).
     #[serde(default)]
     pub held_by: Vec<String>,
@@ -148,7 +176,20 @@ impl MessageView {
             priority: env.priority,
             hops: env.hops,
             text: String::from_utf8_lossy(&env.body).into_owned(),
+            report: None,
             held_by: Vec::new(),
+        }
+    }
+
+    /// Sets `text` (and `report`) from the plaintext body this node could open.
+    pub fn set_body(&mut self, plaintext: &[u8], redaction: Redaction) {
+        match Body::decode(plaintext) {
+            Ok(Body::Text(t)) => self.text = t,
+            Ok(Body::Report(r)) => {
+                self.text = r.render(redaction);
+                self.report = Some(r.to_json(redaction));
+            }
+            Err(e) => self.text = format!("[unreadable report: {e}]"),
         }
     }
 }

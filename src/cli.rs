@@ -3,6 +3,7 @@
 //! `id`, `team`, `bench` and `sim`, which work without a node.
 
 mod catch_up;
+mod report;
 mod settings;
 mod web;
 
@@ -81,6 +82,20 @@ enum Cmd {
         /// At most this many messages.
         #[arg(long)]
         limit: Option<usize>,
+        /// Show the patient-identifiable fields of casualty reports (hidden by default).
+        #[arg(long)]
+        show_identifiable: bool,
+    },
+    /// Send a METHANE major-incident report (asks for what the flags leave out).
+    Methane(Box<report::MethaneArgs>),
+    /// Send a casualty triage update; identifiable fields are kept apart and hidden
+    /// in every listing by default.
+    Casualty(Box<report::CasualtyArgs>),
+    /// Team members that have not confirmed holding a message (from receipts), to
+    /// chase a P1 by voice.
+    Roster {
+        /// Message id (from `read --json`).
+        id: String,
     },
     /// List connected peers.
     Peers,
@@ -634,7 +649,47 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             channel,
             follow,
             limit,
-        } => read(&data, channel, follow, limit, cli.json).await,
+            show_identifiable,
+        } => read(&data, channel, follow, limit, show_identifiable, cli.json).await,
+        Cmd::Roster { id } => {
+            let res = connect(&data)
+                .await?
+                .request(Op::Roster { message: id })
+                .await?;
+            if cli.json {
+                println!("{res}");
+            } else {
+                let list = |k: &str| -> Vec<String> {
+                    res[k]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                };
+                let (held, missing) = (list("held_by"), list("missing"));
+                println!("held by {} member(s)", held.len());
+                if missing.is_empty() {
+                    println!("every known member holds it");
+                } else {
+                    println!("not confirmed by {}:", missing.len());
+                    for p in missing {
+                        println!("  {p}");
+                    }
+                }
+            }
+            Ok(())
+        }
+        Cmd::Methane(args) => {
+            let res = connect(&data).await?.request(args.into_op()?).await?;
+            print_sent(&res, cli.json, "METHANE report")
+        }
+        Cmd::Casualty(args) => {
+            let res = connect(&data).await?.request(args.into_op()?).await?;
+            print_sent(&res, cli.json, "casualty update")
+        }
         Cmd::Peers => {
             let res = connect(&data).await?.request(Op::Peers).await?;
             if cli.json {
@@ -864,6 +919,7 @@ async fn read(
     channel: String,
     follow: bool,
     limit: Option<usize>,
+    show_identifiable: bool,
     json: bool,
 ) -> anyhow::Result<()> {
     // Start following before the backlog read so nothing falls between the two.
@@ -872,6 +928,7 @@ async fn read(
             let mut c = connect(data).await?;
             c.request(Op::Follow {
                 channel: channel.clone(),
+                show_identifiable,
             })
             .await?;
             Some(c)
@@ -880,7 +937,11 @@ async fn read(
     };
     let res = connect(data)
         .await?
-        .request(Op::Read { channel, limit })
+        .request(Op::Read {
+            channel,
+            limit,
+            show_identifiable,
+        })
         .await?;
     let backlog: Vec<MessageView> = serde_json::from_value(res)?;
     let mut seen = HashSet::new();

@@ -6,6 +6,7 @@ pub mod envelope;
 pub mod outbound;
 pub mod priority;
 pub mod receipt;
+pub mod report;
 pub mod tombstone;
 
 use envelope::{id_of_bytes, ChannelName};

@@ -374,7 +374,8 @@ impl NodeHandle {
         }
         let text = self.open_text(&env).ok_or_else(not_found)?;
         let mut view = crate::api::MessageView::new(&env, now);
-        view.text = String::from_utf8_lossy(&text).into_owned();
+        // The medical record is where identifiable details belong: shown in full.
+        view.set_body(&text, crate::gossip::report::Redaction::Reveal);
         let export = crate::api::export::export(&[view], format, &self.peer_id().to_string());
         let tombstone = Tombstone::new(env.id, env.expires_at_ms()).encode();
         let ttl = Duration::from_millis(env.expires_at_ms().saturating_sub(now).max(1));
@@ -474,6 +475,26 @@ impl NodeHandle {
             .filter_map(|k| libp2p::identity::ed25519::PublicKey::try_from_bytes(&k).ok())
             .map(|k| libp2p::identity::PublicKey::from(k).to_peer_id())
             .collect()
+    }
+
+    /// Team members not known (from receipts) to hold message `id`: whom to chase
+    /// by voice. Errors: `NoTeam` on the drill team (it has no member list),
+    /// `NotFound` when the message is not held here.
+    pub fn missing(&self, id: &MessageId) -> Result<Vec<libp2p::PeerId>, PublishError> {
+        let members = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) => t.members(),
+            None => return Err(PublishError::NoTeam),
+        };
+        if self.store.get_raw(id)?.is_none() {
+            return Err(PublishError::NotFound(id.to_hex()));
+        }
+        let holders = self.holders(id);
+        Ok(members
+            .iter()
+            .filter_map(|k| libp2p::identity::ed25519::PublicKey::try_from_bytes(k).ok())
+            .map(|k| libp2p::identity::PublicKey::from(k).to_peer_id())
+            .filter(|p| !holders.contains(p))
+            .collect())
     }
 
     /// The node's TTL rules (defaults and maximum).

@@ -119,3 +119,8 @@ fn seeds_decode() {
         serde_json::from_slice::<Request>(d).is_ok() || serde_json::from_slice::<Reply>(d).is_ok()
     });
 }
+
+#[test]
+fn report_body_inputs_keep_invariants() {
+    replay("report_body", checks::report_body);
+}

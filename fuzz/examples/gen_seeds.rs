@@ -312,6 +312,30 @@ fn main() -> anyhow::Result<()> {
         write(&dir, name, &sealed)?;
     }
 
+    // report_body: a METHANE report, a casualty update with identifiable fields, text.
+    let dir = seeds.join("report_body");
+    for (name, json) in [
+        (
+            "methane",
+            serde_json::json!({"methane": {"major_incident": "declared",
+                "exact_location": "tram stop", "incident_type": "derailment",
+                "hazards": "line down", "access": "north",
+                "casualties": {"p1": 3, "p2": 5, "p3": 12, "dead": 1},
+                "emergency_services": "HART"}}),
+        ),
+        (
+            "casualty",
+            serde_json::json!({"casualty": {"triage": "p1", "tag": "T-1",
+                "location": "bay 2", "update": "airway",
+                "identifiable": {"name": "A B", "nhs_number": "943 476 5919",
+                    "date_of_birth": null, "other": null}}}),
+        ),
+    ] {
+        let report: fieldmesh::gossip::report::Report = serde_json::from_value(json)?;
+        write(&dir, name, &report.encode()?)?;
+    }
+    write(&dir, "text", "bay 4: airway".as_bytes())?;
+
     // sealed_file: a sealed record under the checks' key and a fast drill vault.
     let dir = seeds.join("sealed_file");
     let key = fieldmesh::crypto::at_rest::Key::from_bytes([9; 32]);

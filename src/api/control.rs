@@ -10,6 +10,7 @@ use crate::config::TtlError;
 use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::{ChannelName, Envelope};
 use crate::gossip::priority::Priority;
+use crate::gossip::report::Redaction;
 use crate::identity::{IdentityError, Passphrase};
 use crate::node::{NodeEvent, NodeHandle, Outgoing, PublishError, UnlockError};
 use crate::store::now_ms;
@@ -153,7 +154,12 @@ async fn serve_client(
                 continue;
             }
         };
-        if let Op::Follow { channel } = &req.op {
+        if let Op::Follow {
+            channel,
+            show_identifiable,
+        } = &req.op
+        {
+            let redaction = redaction(*show_identifiable);
             let channel = match ChannelName::new(channel) {
                 Ok(c) => c,
                 Err(e) => {
@@ -173,7 +179,7 @@ async fn serve_client(
             )
             .await?;
             return follow(
-                &node, req.id, channel, events, &mut lines, &mut out, shutdown,
+                &node, req.id, channel, redaction, events, &mut lines, &mut out, shutdown,
             )
             .await;
         }
@@ -195,6 +201,7 @@ async fn follow(
     node: &NodeHandle,
     id: u64,
     channel: ChannelName,
+    redaction: Redaction,
     mut events: broadcast::Receiver<NodeEvent>,
     lines: &mut FramedRead<ReadHalf<LocalStream>, LinesCodec>,
     out: &mut FramedWrite<WriteHalf<LocalStream>, LinesCodec>,
@@ -209,7 +216,7 @@ async fn follow(
                 () = shutdown.cancelled() => return Ok(()),
                 // Anything the client sends (or EOF) after `follow` ends the stream.
                 _ = lines.next() => return Ok(()),
-                ev = events.recv() => match follow_event(node, &channel, ev) {
+                ev = events.recv() => match follow_event(node, &channel, redaction, ev) {
                     Some(Ok(e)) => pending.push(e),
                     Some(Err(Closed)) => return Ok(()),
                     None => {}
@@ -229,7 +236,7 @@ async fn follow(
             tokio::select! {
                 () = shutdown.cancelled() => return Ok(()),
                 r = &mut write => { r?; break; }
-                ev = events.recv() => match follow_event(node, &channel, ev) {
+                ev = events.recv() => match follow_event(node, &channel, redaction, ev) {
                     Some(Ok(e)) => pending.push(e),
                     Some(Err(Closed)) => return Ok(()),
                     None => {}
@@ -246,11 +253,12 @@ struct Closed;
 fn follow_event(
     node: &NodeHandle,
     channel: &ChannelName,
+    redaction: Redaction,
     event: Result<NodeEvent, broadcast::error::RecvError>,
 ) -> Option<Result<FollowEvent, Closed>> {
     let event = match event {
         Ok(NodeEvent::Delivered(env)) if &env.channel == channel => {
-            FollowEvent::Message(view_for(node, &env, now_ms())?)
+            FollowEvent::Message(view_for(node, &env, now_ms(), redaction)?)
         }
         Ok(NodeEvent::Deleted(id)) => FollowEvent::Deleted {
             ids: vec![id.to_hex()],
@@ -294,15 +302,47 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
                 serde_json::json!({"message": view, "sent_to": published.sent_to}),
             ))
         }
-        Op::Read { channel, limit } => {
+        Op::Read {
+            channel,
+            limit,
+            show_identifiable,
+        } => {
             let channel =
                 ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
             let limit = limit.unwrap_or(MAX_READ).min(MAX_READ);
             let now = now_ms();
             let msgs = node.read(&channel, limit).map_err(store_error)?;
-            let views: Vec<MessageView> =
-                msgs.iter().filter_map(|m| view_for(node, m, now)).collect();
+            let redaction = redaction(show_identifiable);
+            let views: Vec<MessageView> = msgs
+                .iter()
+                .filter_map(|m| view_for(node, m, now, redaction))
+                .collect();
             json(serde_json::to_value(views))
+        }
+        Op::Report {
+            channel,
+            report,
+            ttl_ms,
+            priority,
+        } => {
+            let channel = ChannelName::new(channel.as_deref().unwrap_or("triage"))
+                .map_err(|e| ApiError::new("bad_channel", e))?;
+            let body = report.encode().map_err(|e| ApiError::new(e.code(), e))?;
+            let ttl = ttl_of(node, &channel, ttl_ms)?;
+            let published = node
+                .publish(Outgoing {
+                    channel,
+                    body: body.clone(),
+                    ttl,
+                    priority: priority.unwrap_or_else(|| report.default_priority()),
+                })
+                .await
+                .map_err(publish_error)?;
+            let mut view = MessageView::new(&published.envelope, now_ms());
+            view.set_body(&body, Redaction::Hide);
+            json(Ok(
+                serde_json::json!({"message": view, "sent_to": published.sent_to}),
+            ))
         }
         Op::Dm {
             peer,
@@ -345,6 +385,18 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
                 .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
             node.team_remove(&member).await.map_err(publish_error)?;
             json(Ok(serde_json::json!({"removed": peer})))
+        }
+        Op::Roster { message } => {
+            let id: crate::gossip::envelope::MessageId = message
+                .parse()
+                .map_err(|e| ApiError::new("bad_request", e))?;
+            let held_by = node.holders(&id);
+            let missing = node.missing(&id).map_err(publish_error)?;
+            json(Ok(serde_json::json!({
+                "message": message,
+                "held_by": held_by.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+                "missing": missing.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+            })))
         }
         Op::Transcribe { message, format } => {
             let id: crate::gossip::envelope::MessageId = message
@@ -394,15 +446,29 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
 
 /// The view of a message for this node's user: team bodies opened with the team
 /// keys, DMs only when addressed to us; nothing this node cannot read.
-fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> {
+fn view_for(
+    node: &NodeHandle,
+    env: &Envelope,
+    now: u64,
+    redaction: Redaction,
+) -> Option<MessageView> {
     let mut view = MessageView::new(env, now);
-    view.text = String::from_utf8_lossy(&node.open_text(env)?).into_owned();
+    view.set_body(&node.open_text(env)?, redaction);
     view.held_by = node
         .holders(&env.id)
         .iter()
         .map(|p| p.to_string())
         .collect();
     Some(view)
+}
+
+/// Whether a view shows identifiable fields.
+fn redaction(show_identifiable: bool) -> Redaction {
+    if show_identifiable {
+        Redaction::Reveal
+    } else {
+        Redaction::Hide
+    }
 }
 
 /// The TTL a send asked for, or the channel's default, under the node's policy.

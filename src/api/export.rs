@@ -80,6 +80,7 @@ mod tests {
             priority: Priority::P1,
             hops: 0,
             text: "bay 4".into(),
+            report: None,
             held_by: Vec::new(),
         }
     }

@@ -5,6 +5,7 @@
 
 use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::Envelope;
+use crate::gossip::report::Body;
 use crate::node::{NodeEvent, NodeHandle};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +32,16 @@ pub fn format(env: &Envelope, text: Option<&str>, detail: Detail) -> (String, St
         _ => String::from("Open fieldmesh to read it."),
     };
     (summary, body)
+}
+
+/// What a drill preview may start from: the text, or a report's one-line summary,
+/// which never holds its patient-identifiable fields.
+pub fn preview(plaintext: &[u8]) -> String {
+    match Body::decode(plaintext) {
+        Ok(Body::Text(t)) => t,
+        Ok(Body::Report(r)) => r.summary(),
+        Err(_) => String::from("(unreadable report)"),
+    }
 }
 
 /// Raises a notification for every message stored from a peer until `shutdown`.
@@ -60,7 +71,7 @@ pub async fn run(node: NodeHandle, detail: Detail, shutdown: CancellationToken) 
         {
             continue;
         }
-        let text = String::from_utf8_lossy(&text).into_owned();
+        let text = preview(&text);
         let (summary, body) = format(&env, Some(&text), detail);
         tokio::task::spawn_blocking(move || {
             if let Err(e) = notify_rust::Notification::new()
@@ -117,6 +128,31 @@ mod tests {
         }
         let (summary, _) = format(&env("dm"), Some(text), Detail::Safe);
         assert_eq!(summary, "P1 direct message");
+    }
+
+    #[test]
+    fn a_casualty_preview_never_names_the_patient() {
+        use crate::gossip::report::{Casualty, Identifiable, Report, Triage};
+        let report = Report::Casualty(Casualty {
+            triage: Triage::P1,
+            tag: "T-7".into(),
+            location: "bay 4".into(),
+            update: "airway".into(),
+            identifiable: Identifiable {
+                name: Some("John Smith".into()),
+                nhs_number: Some("943 476 5919".into()),
+                ..Identifiable::default()
+            },
+        });
+        let text = preview(&report.encode().unwrap());
+        let (summary, body) = format(&env("triage"), Some(&text), Detail::DrillPreview);
+        assert_eq!(body, "Casualty P1 (immediate) tag T-7");
+        for word in ["John", "Smith", "943"] {
+            assert!(
+                !summary.contains(word) && !body.contains(word),
+                "{word} leaked"
+            );
+        }
     }
 
     #[test]

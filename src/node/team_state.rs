@@ -86,6 +86,21 @@ impl ActiveTeam {
             || self.early_certs.iter().any(|c| c.member == *author)
     }
 
+    /// Every member this node knows of (see [`Membership::members`]); before the
+    /// first roster: the admin, this node and the early certificates' members.
+    pub fn members(&self) -> Vec<[u8; 32]> {
+        let mut all = match &self.membership {
+            Some(m) => m.members(),
+            None => std::iter::once(self.me.public().to_bytes())
+                .chain(self.early_certs.iter().map(|c| c.member))
+                .collect(),
+        };
+        all.push(self.admin);
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// Seals a channel body with the newest team key (team and DM channels pass).
     pub fn seal(&self, channel: &str, plaintext: Vec<u8>) -> Result<Vec<u8>, TeamError> {
         if is_plain_channel(channel) {

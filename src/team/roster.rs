@@ -137,6 +137,20 @@ impl Membership {
                 .any(|c| c.member == *author && c.invite_epoch >= r.epoch)
     }
 
+    /// Everyone admitted now: the admin, the roster's members and the holders of
+    /// current certificates, without the removed; sorted, no repeats.
+    pub fn members(&self) -> Vec<[u8; 32]> {
+        let r = &self.roster.roster;
+        let mut all: Vec<[u8; 32]> = std::iter::once(r.admin)
+            .chain(r.members.iter().copied())
+            .chain(self.certs.iter().map(|c| c.member))
+            .filter(|m| self.admits(m) || *m == r.admin)
+            .collect();
+        all.sort_unstable();
+        all.dedup();
+        all
+    }
+
     /// The current roster.
     pub fn roster(&self) -> &SignedRoster {
         &self.roster

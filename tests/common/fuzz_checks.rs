@@ -395,3 +395,28 @@ pub(crate) fn config_file(data: &[u8]) {
         Err(e) => drop(e.to_string()),
     }
 }
+
+/// Structured message bodies (`proto/bodies.md`): any plaintext body a member or a
+/// drill node sends. Text stays text; a decoded report re-encodes to the same bytes
+/// (the encoding is canonical), and its hidden view shows no identifiable field.
+pub(crate) fn report_body(data: &[u8]) {
+    use fieldmesh::gossip::report::{Body, Redaction, Report, MARK};
+    match Body::decode(data) {
+        Ok(Body::Text(_)) => assert_ne!(data.first(), Some(&MARK)),
+        Err(_) => assert_eq!(data.first(), Some(&MARK)),
+        Ok(Body::Report(report)) => {
+            assert_eq!(report.encode().unwrap(), data, "not canonical");
+            let _ = (report.summary(), report.render(Redaction::Reveal));
+            if let Report::Casualty(_) = &report {
+                let hidden = report.to_json(Redaction::Hide);
+                let ident = &hidden["casualty"]["identifiable"];
+                for field in ["name", "nhs_number", "date_of_birth", "other"] {
+                    assert!(
+                        ident[field].is_null() || ident[field] == "[hidden]",
+                        "{field} shown: {ident}"
+                    );
+                }
+            }
+        }
+    }
+}

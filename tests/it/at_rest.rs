@@ -127,6 +127,7 @@ async fn a_locked_node_relays_but_shows_nothing_until_unlocked() {
         .request(Op::Read {
             channel: "triage".into(),
             limit: None,
+            show_identifiable: false,
         })
         .await
         .unwrap_err();

@@ -208,6 +208,7 @@ impl Daemon {
             .request(Op::Read {
                 channel: channel.into(),
                 limit: None,
+                show_identifiable: false,
             })
             .await
             .unwrap();

@@ -69,3 +69,6 @@ mod web_e2e;
 /// Bluetooth LE: gossip over the in-memory L2CAP link only, P1 first over a slow
 /// BLE link, `up` without an adapter (one log line, IP works) or with `--no-bluetooth`.
 mod ble;
+
+/// Structured reports: METHANE and casualty updates, identifiable fields hidden.
+mod reports;

@@ -64,6 +64,7 @@ async fn follow_triage(d: &Daemon) -> fieldmesh::api::control::Client {
     follow
         .request(Op::Follow {
             channel: "triage".into(),
+            show_identifiable: false,
         })
         .await
         .unwrap();

@@ -284,3 +284,84 @@ async fn a_team_with_a_short_maximum_ttl_still_admits_its_members() {
     assert_eq!(a.wait_message("triage", &id).await.text, "from the joiner");
     assert!(!a.status().await.rejected.contains_key("ttl_over_max"));
 }
+
+/// `fieldmesh roster ID` on A: the members not known to hold the message.
+fn missing(a: &Daemon, id: &str) -> Vec<String> {
+    let out = a.cli(&["roster", id, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn roster_names_the_member_that_was_offline_until_it_catches_up() {
+    let (_root, _id, dirs) = team("chase", 2);
+    let a = Daemon::spawn(member(&dirs[0], "chase", vec![])).await;
+    let b = Daemon::spawn(member(&dirs[1], "chase", vec![a.addr()])).await;
+    let c = Daemon::spawn(member(&dirs[2], "chase", vec![a.addr()])).await;
+    for d in [&b, &c] {
+        a.wait_subscribed(d, "triage").await;
+    }
+    // A admits both once their posts (and join certificates) arrive.
+    for d in [&b, &c] {
+        let hello = d
+            .send("triage", "on scene", Duration::from_secs(600), "p3")
+            .await;
+        a.wait_message("triage", &hello).await;
+    }
+    let c_id = c.peer_id.clone();
+    c.stop().await;
+
+    let p1 = a
+        .send(
+            "triage",
+            "P1: bay 4 needs airway",
+            Duration::from_secs(600),
+            "p1",
+        )
+        .await;
+    b.wait_message("triage", &p1).await;
+    // B's receipt arrives; C, offline, is the one to chase by voice.
+    wait_for(TEN_SECS * 2, "roster to name only C", || async {
+        (missing(&a, &p1) == vec![c_id.clone()]).then_some(())
+    })
+    .await;
+    let table = String::from_utf8(a.cli(&["roster", &p1]).stdout).unwrap();
+    assert!(
+        table.contains("not confirmed by 1") && table.contains(&c_id),
+        "{table}"
+    );
+
+    let c = Daemon::spawn(member(&dirs[2], "chase", vec![a.addr()])).await;
+    c.wait_message("triage", &p1).await;
+    wait_for(TEN_SECS * 2, "C's receipt after catch-up", || async {
+        missing(&a, &p1).is_empty().then_some(())
+    })
+    .await;
+    assert!(String::from_utf8(a.cli(&["roster", &p1]).stdout)
+        .unwrap()
+        .contains("every known member holds it"));
+
+    // Typed errors: a malformed id, an id not held, and the drill team.
+    let out = a.cli(&["roster", "nothex"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = a.cli(&["roster", &"ab".repeat(32)]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no readable message"));
+    let drill = Daemon::spawn(Opts::default()).await;
+    let id = drill
+        .send("triage", "x", Duration::from_secs(60), "p3")
+        .await;
+    let out = drill.cli(&["roster", &id]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("drill team"));
+}
