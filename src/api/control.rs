@@ -446,7 +446,9 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
 
 /// The view of a message for this node's user: team bodies opened with the team
 /// keys, DMs only when addressed to us; nothing this node cannot read.
-fn view_for(
+/// The view of a stored message for this node's user, with its holders; `None`
+/// when this node cannot read it. Also used by the web API.
+pub(crate) fn view_for(
     node: &NodeHandle,
     env: &Envelope,
     now: u64,

@@ -110,6 +110,21 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
         "{revealed}"
     );
     assert!(revealed.contains("943 476 5919"));
+    // The web page's API hides them too.
+    let web = crate::web::client::Web::of(&b)
+        .call("GET", "/api/channels/triage/messages", None)
+        .await;
+    assert_eq!(web.status, 200);
+    let page = web.text();
+    assert!(
+        page.contains("T-0042") && page.contains("[hidden]"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Jane") && !page.contains("943 476"),
+        "{page}"
+    );
+
     // Transcription into the medical record carries the identifiable fields.
     let export: serde_json::Value =
         serde_json::from_str(&stdout(&b.cli(&["transcribe", &casualty_id]))).unwrap();

@@ -2,7 +2,7 @@
 //! token, bad input refused with a JSON 4xx that changes nothing, the token and
 //! Host checks, the event stream, and the flags that turn it off or open it up.
 
-mod client;
+pub(crate) mod client;
 
 use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
 use client::{fill, Web};

@@ -8,6 +8,7 @@ use crate::api::export::ExportFormat;
 use crate::api::MessageView;
 use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use crate::gossip::priority::Priority;
+use crate::gossip::report::Redaction;
 use crate::identity::Passphrase;
 use crate::node::{NodeHandle, Outgoing};
 use crate::store::now_ms;
@@ -104,16 +105,10 @@ async fn listed_channel(node: &NodeHandle, name: &str) -> Result<ChannelName, Ht
 }
 
 /// The view of a message for this node's user, with its holders; `None` when
-/// this node cannot read it.
+/// this node cannot read it. Patient-identifiable fields of reports stay hidden:
+/// the page has no way to reveal them (`proto/bodies.md` §3).
 pub(super) fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<MessageView> {
-    let mut view = MessageView::new(env, now);
-    view.text = String::from_utf8_lossy(&node.open_text(env)?).into_owned();
-    view.held_by = node
-        .holders(&env.id)
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
-    Some(view)
+    crate::api::control::view_for(node, env, now, Redaction::Hide)
 }
 
 /// A readable, shown message by its id in a path.
