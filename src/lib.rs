@@ -9,7 +9,8 @@
 //!   and join certificates; pure.
 //! - [`gossip`]: the signed envelope, TTL and hop rules, triage priority, topics.
 //! - [`store`]: sled trees for messages, channel and expiry indexes; the TTL sweeper.
-//! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC; mDNS-SD announce + browse.
+//! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC, and Noise+yamux over
+//!   Bluetooth LE L2CAP channels (`transport::ble`); mDNS-SD announce + browse.
 //! - [`node`]: the one event loop that owns the swarm, and its Clone handle.
 //! - [`api`]: the local control socket (JSON Lines), the web UI (HTTP + SSE) and
 //!   `/metrics`, each over a node handle.

@@ -7,6 +7,7 @@
 use crate::config::Bluetooth;
 use crate::gossip::TeamTag;
 use crate::transport::ble::advert::{self, Advert};
+use crate::transport::ble::memory::MemoryAdapter;
 use crate::transport::ble::{self, BleAddr, L2capBackend, Sighting};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
@@ -33,8 +34,14 @@ pub(super) fn listen_any() -> Multiaddr {
 /// The opened transport backend, and with BlueZ its advertising and scanning.
 pub(super) struct BleLink {
     pub(super) backend: Arc<dyn L2capBackend>,
+    /// Who advertises and scans: BlueZ, or the in-memory network.
+    discovery: Discoverer,
+}
+
+enum Discoverer {
     #[cfg(all(target_os = "linux", feature = "bluetooth"))]
-    bluez: Option<Arc<ble::bluez::Bluez>>,
+    Bluez(Arc<ble::bluez::Bluez>),
+    Memory(MemoryAdapter),
 }
 
 impl BleLink {
@@ -44,8 +51,7 @@ impl BleLink {
             Bluetooth::Off => None,
             Bluetooth::Memory(adapter) => Some(BleLink {
                 backend: Arc::new(adapter.clone()),
-                #[cfg(all(target_os = "linux", feature = "bluetooth"))]
-                bluez: None,
+                discovery: Discoverer::Memory(adapter.clone()),
             }),
             Bluetooth::System => Self::open_system().await,
         }
@@ -60,11 +66,17 @@ impl BleLink {
                 info!(adapter = %mac, "bluetooth: adapter found, listening on L2CAP");
                 Some(BleLink {
                     backend: b.clone(),
-                    bluez: Some(b),
+                    discovery: Discoverer::Bluez(b),
                 })
             }
             Err(e) => {
-                info!(reason = %e, "bluetooth: no adapter, carrying on over IP");
+                // The cause says which: no system bus, no bluetoothd, no controller.
+                let cause = std::error::Error::source(&e).map(ToString::to_string);
+                info!(
+                    reason = %e,
+                    cause = cause.as_deref().unwrap_or("-"),
+                    "bluetooth: no adapter, carrying on over IP"
+                );
                 None
             }
         }
@@ -80,8 +92,7 @@ impl BleLink {
     }
 
     /// Starts advertising `peer` in `team` on the PSM of the BLE listen address in
-    /// `listen`, and scanning into `found_tx` (BlueZ only; the in-memory network is
-    /// dialled by address).
+    /// `listen`, and scanning into `found_tx`.
     pub(super) fn start_discovery(
         &self,
         listen: &[Multiaddr],
@@ -98,12 +109,11 @@ impl BleLink {
             return;
         };
         let advert = Advert::new(team, peer, psm);
-        #[cfg(all(target_os = "linux", feature = "bluetooth"))]
-        if let Some(b) = &self.bluez {
-            b.start_discovery(advert, found_tx, shutdown);
+        match &self.discovery {
+            #[cfg(all(target_os = "linux", feature = "bluetooth"))]
+            Discoverer::Bluez(b) => b.start_discovery(advert, found_tx, shutdown),
+            Discoverer::Memory(m) => m.start_discovery(advert, found_tx, shutdown),
         }
-        #[cfg(not(all(target_os = "linux", feature = "bluetooth")))]
-        let _ = (advert, found_tx, shutdown);
     }
 }
 
@@ -118,6 +128,17 @@ pub(super) fn should_dial<'a>(
     seen.advert.team_hint == advert::team_hint(team)
         && seen.advert.peer_hint != advert::peer_hint(me)
         && !connected.any(|p| advert::peer_hint(p) == seen.advert.peer_hint)
+}
+
+/// Sightings of a peer with a smaller peer hint, unconnected, before this end
+/// dials it anyway: normally the smaller hint dials first (so the two ends do not
+/// dial each other at once); this covers a peer that cannot hear us.
+pub(super) const FALLBACK_SIGHTINGS: u8 = 3;
+
+/// Whether this end dials `seen` at once: the end with the smaller peer hint does;
+/// the other waits [`FALLBACK_SIGHTINGS`] sightings.
+pub(super) fn dials_first(me: &PeerId, seen: &Sighting) -> bool {
+    advert::peer_hint(me) < seen.advert.peer_hint
 }
 
 /// The connections to `peer` to close so the link is used once and IP is preferred:
@@ -238,6 +259,13 @@ mod tests {
             &me,
             std::iter::empty()
         ));
+        let first = dials_first(&me, &seen(&team, &them));
+        assert_eq!(first, advert::peer_hint(&me) < advert::peer_hint(&them));
+        assert_ne!(
+            first,
+            dials_first(&them, &seen(&team, &me)),
+            "exactly one end"
+        );
         let other_team = TeamTag::new("ward-7").unwrap();
         assert!(!should_dial(
             &seen(&other_team, &them),

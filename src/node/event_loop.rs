@@ -19,7 +19,7 @@ use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
 use crate::store::{now_ms, Inserted, Store, StoreError, Sweeper};
-use crate::transport::ble::{self, Sighting};
+use crate::transport::ble::{self, BleAddr, Sighting};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::multiaddr::Protocol;
@@ -56,6 +56,14 @@ const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Other teams' topics relayed at most: enough for every agency on a site, and a
 /// bound against a peer that subscribes to thousands of topics.
 const MAX_FOREIGN_TOPICS: usize = 64;
+/// A new BLE link is kept at least this long before it is closed for another link:
+/// gossipsub sends its first control messages (the subscription list) on the first
+/// connection, and closing it before they leave loses them for good. Two seconds is
+/// ample for a few hundred bytes even over BLE.
+const BLE_GRACE: Duration = Duration::from_secs(2);
+/// Peers whose BLE sightings are counted at most (a busy site's radio range); beyond
+/// it the counts start again, which only delays a fallback dial.
+const MAX_BLE_SEEN: usize = 256;
 
 /// What [`EventLoop::store_new`] did with a message.
 pub(super) enum Stored {
@@ -110,6 +118,18 @@ pub(super) struct EventLoop {
     ble_rx: mpsc::Receiver<Sighting>,
     /// BLE addresses being dialled, so a repeated sighting does not dial again.
     ble_dialing: HashMap<ConnectionId, ble::Mac>,
+    /// Unconnected sightings of peers (by peer hint) that should dial us first.
+    ble_seen: HashMap<[u8; 4], u8>,
+    /// When each open BLE connection was established (for [`BLE_GRACE`]).
+    ble_opened: HashMap<ConnectionId, Instant>,
+    /// Peers whose BLE link closed while another link to them stays open (closed
+    /// for an IP link, or a duplicate BLE link). gossipsub 0.50 queues a peer's
+    /// messages for all its connections, but a later connection's handler opens its
+    /// stream only when it is polled while messages wait, and nothing wakes it once
+    /// the first connection is gone: gossip to that peer would wait for the next
+    /// sync round. Our next publish is followed by an identify push to these peers,
+    /// which polls that handler while the message waits.
+    gossip_kick: HashSet<PeerId>,
     shutdown: CancellationToken,
     sweeper: Sweeper,
     statics: Vec<StaticPeer>,
@@ -304,6 +324,9 @@ impl EventLoop {
             discovery,
             ble_rx,
             ble_dialing: HashMap::new(),
+            ble_seen: HashMap::new(),
+            ble_opened: HashMap::new(),
+            gossip_kick: HashSet::new(),
             shutdown,
             sweeper: Sweeper::default(),
             statics,
@@ -449,6 +472,10 @@ impl EventLoop {
                 continue;
             }
             let recipients = self.gossip_out(&envelope);
+            if recipients > 0 && !self.gossip_kick.is_empty() {
+                let kick: Vec<PeerId> = self.gossip_kick.drain().collect();
+                self.swarm.behaviour_mut().identify.push(kick);
+            }
             let len = envelope.as_bytes().len() as u64;
             let ble_recipients = self.ble_only_topic_peers(&envelope.channel) as u64;
             self.outbound
@@ -583,11 +610,28 @@ impl EventLoop {
     /// already connected (IP is preferred; a later IP link closes this one).
     fn on_ble_sighting(&mut self, seen: Sighting) {
         let me = *self.swarm.local_peer_id();
+        let mac = seen.addr.mac;
+        let static_peer = self
+            .statics
+            .iter()
+            .any(|s| BleAddr::from_multiaddr(&s.addr).is_ok_and(|b| b.mac == mac));
         if !bluetooth::should_dial(&seen, &self.team, &me, self.peers.keys())
-            || self.ble_dialing.values().any(|m| *m == seen.addr.mac)
+            || static_peer
+            || self.ble_dialing.values().any(|m| *m == mac)
         {
             return;
         }
+        if !bluetooth::dials_first(&me, &seen) {
+            if self.ble_seen.len() >= MAX_BLE_SEEN {
+                self.ble_seen.clear();
+            }
+            let n = self.ble_seen.entry(seen.advert.peer_hint).or_default();
+            *n += 1;
+            if *n < bluetooth::FALLBACK_SIGHTINGS {
+                return;
+            }
+        }
+        self.ble_seen.remove(&seen.advert.peer_hint);
         let opts = DialOpts::unknown_peer_id()
             .address(seen.addr.to_multiaddr())
             .build();
@@ -601,16 +645,44 @@ impl EventLoop {
         }
     }
 
-    /// Closes BLE connections to `peer` that duplicate another link to it.
-    fn prefer_ip(&mut self, peer: PeerId) {
+    /// Closes BLE connections to `peer` that duplicate another link to it, once they
+    /// are [`BLE_GRACE`] old (younger ones are looked at again on the redial tick).
+    fn prefer_ip(&mut self, peer: PeerId, now: Instant) {
         let Some(state) = self.peers.get(&peer) else {
             return;
         };
         let me = *self.swarm.local_peer_id();
         for id in bluetooth::redundant_ble(&me, &peer, &state.connections) {
-            debug!(%peer, "closing a redundant bluetooth connection");
-            self.bump("ble_closed_redundant");
-            self.swarm.close_connection(id);
+            let due = self
+                .ble_opened
+                .get(&id)
+                .is_none_or(|opened| *opened + BLE_GRACE <= now);
+            if due && self.ble_opened.remove(&id).is_some() {
+                debug!(%peer, "closing a redundant bluetooth connection");
+                self.bump("ble_closed_redundant");
+                self.swarm.close_connection(id);
+            }
+        }
+    }
+
+    /// Applies [`Self::prefer_ip`] to every peer with a BLE link beside another.
+    fn prefer_ip_all(&mut self, now: Instant) {
+        if self.ble_opened.is_empty() {
+            return;
+        }
+        let doubled: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, st)| st.connections.len() > 1)
+            .filter(|(_, st)| {
+                st.connections
+                    .keys()
+                    .any(|c| self.ble_opened.contains_key(c))
+            })
+            .map(|(p, _)| *p)
+            .collect();
+        for peer in doubled {
+            self.prefer_ip(peer, now);
         }
     }
 
@@ -627,6 +699,7 @@ impl EventLoop {
 
     fn on_redial_tick(&mut self) {
         let now = Instant::now();
+        self.prefer_ip_all(now);
         for peer in self.guard.lift_expired(now) {
             info!(%peer, "ban ended");
             self.swarm
@@ -740,13 +813,14 @@ impl EventLoop {
                 self.ble_dialing.remove(&connection_id);
                 if ble::is_ble(&addr) {
                     info!(peer = %peer_id, "connected over bluetooth");
+                    self.ble_opened.insert(connection_id, Instant::now());
                 }
                 self.peers
                     .entry(peer_id)
                     .or_default()
                     .connections
                     .insert(connection_id, addr);
-                self.prefer_ip(peer_id);
+                self.prefer_ip(peer_id, Instant::now());
                 if num_established.get() == 1 {
                     info!(peer = %peer_id, "peer connected");
                     let _ = self.events_tx.send(NodeEvent::PeerConnected(peer_id));
@@ -763,11 +837,21 @@ impl EventLoop {
                 num_established,
                 ..
             } => {
-                if let Some(p) = self.peers.get_mut(&peer_id) {
-                    p.connections.remove(&connection_id);
+                self.ble_opened.remove(&connection_id);
+                let closed = self
+                    .peers
+                    .get_mut(&peer_id)
+                    .and_then(|p| p.connections.remove(&connection_id));
+                if num_established > 0 && closed.as_ref().is_some_and(ble::is_ble) {
+                    // Another link took over: catch up on anything the switch held back.
+                    self.gossip_kick.insert(peer_id);
+                    if !self.store.is_locked() {
+                        self.start_sync(peer_id);
+                    }
                 }
                 if num_established == 0 && self.peers.remove(&peer_id).is_some() {
                     self.sessions.remove(&peer_id);
+                    self.gossip_kick.remove(&peer_id);
                     info!(peer = %peer_id, "peer disconnected");
                     let _ = self.events_tx.send(NodeEvent::PeerDisconnected(peer_id));
                     let now = Instant::now();

@@ -7,6 +7,7 @@ use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
 use fieldmesh::config::{Bluetooth, NodeConfig, STORE_DIR};
 use fieldmesh::gossip::envelope::ChannelName;
 use fieldmesh::gossip::priority::Priority;
+use fieldmesh::gossip::TeamTag;
 use fieldmesh::identity::{Identity, Passphrase};
 use fieldmesh::node::{Node, NodeEvent, NodeHandle, NodeTask, Outgoing};
 use fieldmesh::store::Store;
@@ -30,6 +31,16 @@ struct BleNode {
 impl BleNode {
     /// A node listening only on BLE (no TCP, no QUIC, no mDNS).
     async fn spawn(adapter: MemoryAdapter, peers: Vec<Multiaddr>) -> BleNode {
+        Self::spawn_on(adapter, peers, vec![], "drill").await
+    }
+
+    /// A node of `team` listening on BLE and on `ip` listen addresses.
+    async fn spawn_on(
+        adapter: MemoryAdapter,
+        peers: Vec<Multiaddr>,
+        ip: Vec<Multiaddr>,
+        team: &str,
+    ) -> BleNode {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("d");
         std::fs::create_dir_all(&data).unwrap();
@@ -39,9 +50,11 @@ impl BleNode {
         config.listen = vec!["/dns/00-00-00-00-00-00.le-public.psm-00.ble.invalid"
             .parse()
             .unwrap()];
+        config.listen.extend(ip);
         config.mdns = false;
         config.peers = peers;
         config.bluetooth = Bluetooth::Memory(adapter);
+        config.team = TeamTag::new(team).unwrap();
         let stop = CancellationToken::new();
         let (handle, task) = Node::spawn(config, unlocked.identity, store, stop.clone())
             .await
@@ -188,4 +201,118 @@ async fn up_without_an_adapter_says_so_once_and_works_over_ip() {
             "IP only"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ble_link_beside_an_ip_link_is_closed_and_gossip_goes_over_ip() {
+    let net = MemoryNet::default();
+    let tcp: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+    let a = BleNode::spawn_on(
+        net.adapter(ble::Mac([0xa; 6]), SMALL_MTU, None),
+        vec![],
+        vec![tcp],
+        "drill",
+    )
+    .await;
+    let addrs = a.handle.listen_addrs().to_vec();
+    let a_ble = addrs.iter().find(|m| ble::is_ble(m)).unwrap().clone();
+    let a_tcp = addrs.iter().find(|m| !ble::is_ble(m)).unwrap().clone();
+    // B is told both ways to reach A: it dials both at once.
+    let b = BleNode::spawn(
+        net.adapter(ble::Mac([0xb; 6]), SMALL_MTU, None),
+        vec![a_ble, a_tcp],
+    )
+    .await;
+    // Whichever end closes it first, the BLE link goes (after a 2 s grace that lets
+    // gossipsub's first messages on it leave) and the subscriptions survive.
+    crate::harness::wait_until(TEN_SECS, "the BLE link beside TCP to be closed", || async {
+        let mut closed = 0;
+        for n in [&a, &b] {
+            let status = n.handle.status().await.unwrap();
+            closed += status
+                .counters
+                .get("ble_closed_redundant")
+                .copied()
+                .unwrap_or(0);
+        }
+        let peers = b.handle.peers().await.unwrap();
+        let tcp_only = peers.len() == 1 && peers[0].transports == ["tcp"];
+        if closed >= 1 && tcp_only && !peers[0].channels.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("closed {closed}, peers {peers:?}"))
+        }
+    })
+    .await;
+    let mut events = b.handle.events();
+    let general = ChannelName::new("general").unwrap();
+    wait_for(TEN_SECS, "A to see B subscribed", || async {
+        (a.handle.mesh(general.clone()).await.unwrap().subscribers >= 1).then_some(())
+    })
+    .await;
+    let id = a
+        .handle
+        .publish(outgoing("over IP", Priority::P2))
+        .await
+        .unwrap()
+        .envelope
+        .id;
+    // Within 5 s: carried by gossip, not by the catch-up sync that runs every 10 s
+    // (gossipsub's handler on the TCP connection is woken after the BLE one closed).
+    wait_for(
+        Duration::from_secs(5),
+        "B to receive the message by gossip",
+        || {
+            let ev = events.try_recv();
+            async move { matches!(ev, Ok(NodeEvent::Delivered(env)) if env.id == id).then_some(()) }
+        },
+    )
+    .await;
+    let peers = a.handle.peers().await.unwrap();
+    assert_eq!(peers[0].transports, ["tcp"], "{peers:?}");
+    b.shut_down().await;
+    a.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn team_mates_in_range_find_each_other_by_ble_advertising_alone() {
+    let net = MemoryNet::default();
+    let adapter = |b: u8| net.adapter(ble::Mac([b; 6]), SMALL_MTU, None);
+    // No static peers, no mDNS, no IP: only advertisements.
+    let a = BleNode::spawn(adapter(0xa), vec![]).await;
+    let b = BleNode::spawn(adapter(0xb), vec![]).await;
+    let stranger = BleNode::spawn_on(adapter(0xc), vec![], vec![], "other-team").await;
+    // Both may dial on seeing each other; every link between them is BLE.
+    wait_for(TEN_SECS, "A and B connected over BLE", || async {
+        let pa = a.handle.peers().await.unwrap();
+        let pb = b.handle.peers().await.unwrap();
+        let one = |p: &[fieldmesh::node::PeerView]| p.len() == 1 && p[0].transports == ["ble"];
+        (one(&pa) && one(&pb)).then_some(())
+    })
+    .await;
+    let general = ChannelName::new("general").unwrap();
+    wait_for(TEN_SECS, "B to see A subscribed", || async {
+        (b.handle.mesh(general.clone()).await.unwrap().subscribers >= 1).then_some(())
+    })
+    .await;
+    let mut events = a.handle.events();
+    let id = b
+        .handle
+        .publish(outgoing("found by advertising", Priority::P2))
+        .await
+        .unwrap()
+        .envelope
+        .id;
+    wait_for(TEN_SECS, "A to receive B's message", || {
+        let ev = events.try_recv();
+        async move { matches!(ev, Ok(NodeEvent::Delivered(env)) if env.id == id).then_some(()) }
+    })
+    .await;
+    // The other team's node heard both all along (scans every 200 ms) and dialled
+    // neither: its team hint differs.
+    assert!(stranger.handle.peers().await.unwrap().is_empty());
+    assert_eq!(a.handle.peers().await.unwrap().len(), 1);
+    stranger.shut_down().await;
+    b.shut_down().await;
+    a.shut_down().await;
 }

@@ -2,10 +2,12 @@
 //! BlueZ's sequential-packet sockets where the transport can tell: packets over the
 //! MTU are refused, a receive buffer smaller than a packet truncates it, dialling a
 //! PSM nobody listens on is refused, and an optional rate cap makes a channel as slow
-//! as a BLE link (tens of kB/s).
+//! as a BLE link (tens of kB/s). Adapters also advertise and scan: every adapter on
+//! the network "hears" every other's advertisement bytes, as if all were in range.
 
 use super::addr::{PSM_ANY, PSM_DYN_MAX, PSM_DYN_MIN};
-use super::{AddrKind, BleAddr, Channel, L2capBackend, L2capChannel, L2capListener, Mac};
+use super::advert::Advert;
+use super::{AddrKind, BleAddr, Channel, L2capBackend, L2capChannel, L2capListener, Mac, Sighting};
 use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::future::Future as _;
@@ -16,13 +18,16 @@ use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Sleep;
-use tokio_util::sync::PollSender;
+use tokio_util::sync::{CancellationToken, PollSender};
 
 /// Packets in flight per direction, like a socket's send buffer: a full channel
 /// makes the sender wait.
 const CHANNEL_PACKETS: usize = 16;
 /// Connections waiting to be accepted per listener (the listen backlog).
 const BACKLOG: usize = 8;
+/// How often a scanning adapter reports what it hears, like a BLE scan seeing each
+/// advertiser again every few advertising intervals.
+const SCAN_INTERVAL: Duration = Duration::from_millis(200);
 
 type Incoming = mpsc::Sender<(Channel, BleAddr)>;
 
@@ -30,6 +35,8 @@ type Incoming = mpsc::Sender<(Channel, BleAddr)>;
 #[derive(Clone, Default)]
 pub struct MemoryNet {
     listeners: Arc<Mutex<HashMap<(Mac, u16), Incoming>>>,
+    /// Advertisement bytes being sent, by adapter.
+    adverts: Arc<Mutex<HashMap<Mac, Vec<u8>>>>,
 }
 
 impl MemoryNet {
@@ -52,6 +59,58 @@ pub struct MemoryAdapter {
     mac: Mac,
     mtu: usize,
     rate: Option<u64>,
+}
+
+impl MemoryAdapter {
+    /// Advertises `advert` and reports every decodable advertisement of the other
+    /// adapters on `found_tx`, every [`SCAN_INTERVAL`], until `shutdown` (then the
+    /// advertisement stops too). The task is owned by the token.
+    pub fn start_discovery(
+        &self,
+        advert: Advert,
+        found_tx: mpsc::Sender<Sighting>,
+        shutdown: CancellationToken,
+    ) {
+        let adverts = self.net.adverts.clone();
+        let me = self.mac;
+        if let Ok(mut map) = adverts.lock() {
+            map.insert(me, advert.encode().to_vec());
+        }
+        tokio::spawn(async move {
+            // The first report comes one interval after start, like a real scan.
+            let start = tokio::time::Instant::now() + SCAN_INTERVAL;
+            let mut tick = tokio::time::interval_at(start, SCAN_INTERVAL);
+            loop {
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let heard: Vec<(Mac, Vec<u8>)> = match adverts.lock() {
+                    Ok(map) => map
+                        .iter()
+                        .filter(|(mac, _)| **mac != me)
+                        .map(|(mac, bytes)| (*mac, bytes.clone()))
+                        .collect(),
+                    Err(_) => break,
+                };
+                for (mac, bytes) in heard {
+                    let Ok(seen) = Advert::decode(&bytes) else {
+                        continue;
+                    };
+                    let addr = BleAddr {
+                        mac,
+                        kind: AddrKind::Public,
+                        psm: u16::from(seen.psm),
+                    };
+                    // Full: the loop is behind; the next scan reports it again.
+                    let _ = found_tx.try_send(Sighting { addr, advert: seen });
+                }
+            }
+            if let Ok(mut map) = adverts.lock() {
+                map.remove(&me);
+            }
+        });
+    }
 }
 
 impl L2capBackend for MemoryAdapter {
