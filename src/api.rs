@@ -11,7 +11,7 @@ pub mod web;
 
 use crate::gossip::envelope::Envelope;
 use crate::gossip::priority::Priority;
-use crate::gossip::report::{Body, Redaction, Report};
+use crate::gossip::report::{split_exercise, Body, Redaction, Report};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -39,6 +39,10 @@ pub enum Op {
         ttl_ms: Option<u64>,
         /// Triage priority; P3 when absent.
         priority: Option<Priority>,
+        /// What the sender believes it sends; refused when the team is the other
+        /// kind (`exercise_mismatch`). Absent: the team's kind.
+        #[serde(default)]
+        mode: Option<Mode>,
     },
     /// Send an end-to-end encrypted direct message.
     Dm {
@@ -81,6 +85,9 @@ pub enum Op {
         /// Triage priority; by default P1 for METHANE, the triage category for a
         /// casualty (dead: P4).
         priority: Option<Priority>,
+        /// As for `send`.
+        #[serde(default)]
+        mode: Option<Mode>,
     },
     /// Connected peers.
     Peers,
@@ -120,6 +127,16 @@ pub enum Op {
     Status,
 }
 
+/// Live or exercise: what a sender believes its message is (`proto/bodies.md` §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Real patients, real incident.
+    Live,
+    /// A drill: every listing, export and notification says EXERCISE first.
+    Exercise,
+}
+
 /// A stored message as the API shows it. The body is shown as text only to the local
 /// user over the 0600 socket; it is never logged.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -147,6 +164,9 @@ pub struct MessageView {
     /// Body as UTF-8 (invalid sequences replaced); for a report, its table with
     /// identifiable fields hidden unless asked for.
     pub text: String,
+    /// Marked EXERCISE by its author (every message of an exercise team is).
+    #[serde(default)]
+    pub exercise: bool,
     /// The structured report, if the body is one (identifiable fields as `text`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub report: Option<serde_json::Value>,
@@ -176,6 +196,7 @@ impl MessageView {
             priority: env.priority,
             hops: env.hops,
             text: String::from_utf8_lossy(&env.body).into_owned(),
+            exercise: false,
             report: None,
             held_by: Vec::new(),
         }
@@ -183,6 +204,8 @@ impl MessageView {
 
     /// Sets `text` (and `report`) from the plaintext body this node could open.
     pub fn set_body(&mut self, plaintext: &[u8], redaction: Redaction) {
+        let (exercise, plaintext) = split_exercise(plaintext);
+        self.exercise = exercise;
         match Body::decode(plaintext) {
             Ok(Body::Text(t)) => self.text = t,
             Ok(Body::Report(r)) => {

@@ -58,6 +58,8 @@ enum Cmd {
         /// Triage priority p1 (immediate) .. p4 (expectant); default p3.
         #[arg(long)]
         priority: Option<Priority>,
+        #[command(flatten)]
+        mode: report::ModeArgs,
     },
     /// Send an end-to-end encrypted direct message (read it with `read dm`).
     Dm {
@@ -225,6 +227,10 @@ enum TeamCmd {
     Create {
         /// Display name (1 to 64 characters).
         name: String,
+        /// An exercise team: its name gets the prefix `EXERCISE `, and every message
+        /// it carries is marked EXERCISE and shown so first.
+        #[arg(long)]
+        exercise: bool,
         #[command(flatten)]
         passphrase: PassphraseArgs,
     },
@@ -616,6 +622,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
             text,
             ttl,
             priority,
+            mode,
         } => {
             let res = connect(&data)
                 .await?
@@ -624,6 +631,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
                     text,
                     ttl_ms: ttl_ms(ttl),
                     priority,
+                    mode: mode.mode(),
                 })
                 .await?;
             print_sent(&res, cli.json, "message")
@@ -739,7 +747,9 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
 fn find_team(teams: &[TeamEntry], which: &str) -> anyhow::Result<TeamEntry> {
     teams
         .iter()
-        .find(|t| t.name == which || TeamId(t.id).to_string() == which)
+        .find(|t| {
+            fieldmesh::team::name_matches(&t.name, which) || TeamId(t.id).to_string() == which
+        })
         .cloned()
         .with_context(|| format!("no team {which:?} in this data dir: create or join it first"))
 }
@@ -753,9 +763,23 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
         Ok(Identity::unlock_or_create(data, &p.resolve()?)?)
     };
     match cmd {
-        TeamCmd::Create { name, passphrase } => {
+        TeamCmd::Create {
+            name,
+            exercise,
+            passphrase,
+        } => {
+            if fieldmesh::team::is_exercise_name(&name.to_uppercase()) {
+                bail!("team names starting with {:?} are for exercise teams: use --exercise and leave the prefix out", fieldmesh::team::EXERCISE_PREFIX);
+            }
+            let name = match exercise {
+                true => format!("{}{name}", fieldmesh::team::EXERCISE_PREFIX),
+                false => name,
+            };
             let mut vault = open(&passphrase)?;
-            if vault.teams.iter().any(|t| t.name == name) {
+            if vault.teams.iter().any(|t| {
+                fieldmesh::team::name_matches(&t.name, &name)
+                    || fieldmesh::team::name_matches(&name, &t.name)
+            }) {
                 bail!("a team named {name:?} already exists here");
             }
             if name.is_empty()
@@ -975,7 +999,8 @@ fn print_message(m: &MessageView, json: bool) -> anyhow::Result<()> {
         let author = &m.author[m.author.len().saturating_sub(8)..];
         let left = humantime::format_duration(Duration::from_secs(m.remaining_ms / 1000));
         println!(
-            "{}  {}  …{author}  {left} left  held by {}  {}",
+            "{}{}  {}  …{author}  {left} left  held by {}  {}",
+            if m.exercise { "EXERCISE  " } else { "" },
             m.sent_at,
             m.priority_label(),
             m.held_by.len(),

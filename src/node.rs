@@ -20,6 +20,7 @@ use crate::gossip::envelope::{
     ChannelName, Draft, Envelope, EnvelopeError, Limits, DEFAULT_HOP_LIMIT, MAX_TTL,
 };
 use crate::gossip::priority::Priority;
+use crate::gossip::report::mark_exercise;
 use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::identity::{Identity, Passphrase};
 use crate::store::{now_ms, Inserted, Store, StoreError};
@@ -292,11 +293,22 @@ impl NodeHandle {
             return Err(PublishError::Reserved);
         }
         let body = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) if t.is_exercise() => t.seal(msg.channel.as_str(), mark_exercise(msg.body))?,
             Some(t) => t.seal(msg.channel.as_str(), msg.body)?,
             None => msg.body,
         };
         self.publish_signed(msg.channel, body, msg.ttl, msg.priority)
             .await
+    }
+
+    /// Whether the node runs an exercise team: it marks everything it sends
+    /// EXERCISE and refuses members' unmarked messages (`proto/bodies.md` §6).
+    pub fn is_exercise(&self) -> bool {
+        self.team
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(ActiveTeam::is_exercise)
     }
 
     /// Publishes a team record (roster, join certificate, key update) on the `team`
@@ -540,7 +552,15 @@ impl NodeHandle {
         ttl: Duration,
         priority: Priority,
     ) -> Result<Published, PublishError> {
-        let body = direct::seal_body(self.identity.signing_key(), to, text)?;
+        let body = if self.is_exercise() {
+            direct::seal_body(
+                self.identity.signing_key(),
+                to,
+                &mark_exercise(text.to_vec()),
+            )?
+        } else {
+            direct::seal_body(self.identity.signing_key(), to, text)?
+        };
         self.publish_signed(ChannelName::new(direct::DM_CHANNEL)?, body, ttl, priority)
             .await
     }

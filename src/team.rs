@@ -32,6 +32,22 @@ use serde::{Deserialize, Serialize};
 use std::{fmt, str::FromStr};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+/// How an exercise team's name starts (`team create NAME --exercise`). The name is
+/// signed into every invite and roster and fixed for the team's life, so every
+/// member knows the team is an exercise; no live team may take such a name.
+pub const EXERCISE_PREFIX: &str = "EXERCISE ";
+
+/// Whether a team of this name is an exercise team.
+pub fn is_exercise_name(name: &str) -> bool {
+    name.starts_with(EXERCISE_PREFIX)
+}
+
+/// Whether `which` (what a user typed) names the team called `name`: its full
+/// name, or an exercise team's name without the prefix.
+pub fn name_matches(name: &str, which: &str) -> bool {
+    name == which || name.strip_prefix(EXERCISE_PREFIX) == Some(which)
+}
+
 /// Longest team name, in UTF-8 bytes.
 pub const MAX_TEAM_NAME_LEN: usize = 64;
 /// Most members plus removed members in one roster, and most boxes in one key

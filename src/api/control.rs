@@ -5,7 +5,7 @@
 
 use super::delivery::DeliveryQueue;
 use super::local_socket::{self, BindError, LocalListener, LocalStream};
-use super::{ApiError, FollowEvent, MessageView, Op, Reply, Request};
+use super::{ApiError, FollowEvent, MessageView, Mode, Op, Reply, Request};
 use crate::config::TtlError;
 use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::{ChannelName, Envelope};
@@ -283,7 +283,9 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
             text,
             ttl_ms,
             priority,
+            mode,
         } => {
+            check_mode(node, mode)?;
             let channel =
                 ChannelName::new(&channel).map_err(|e| ApiError::new("bad_channel", e))?;
             let ttl = ttl_of(node, &channel, ttl_ms)?;
@@ -324,7 +326,9 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
             report,
             ttl_ms,
             priority,
+            mode,
         } => {
+            check_mode(node, mode)?;
             let channel = ChannelName::new(channel.as_deref().unwrap_or("triage"))
                 .map_err(|e| ApiError::new("bad_channel", e))?;
             let body = report.encode().map_err(|e| ApiError::new(e.code(), e))?;
@@ -462,6 +466,22 @@ pub(crate) fn view_for(
         .map(|p| p.to_string())
         .collect();
     Some(view)
+}
+
+/// Refuses a message whose sender believes it is live when the team is an
+/// exercise, or the other way round: the two never mix in one channel.
+fn check_mode(node: &NodeHandle, mode: Option<Mode>) -> Result<(), ApiError> {
+    match (mode, node.is_exercise()) {
+        (Some(Mode::Live), true) => Err(ApiError::new(
+            "exercise_mismatch",
+            "this node runs an EXERCISE team: a live message cannot be sent into it",
+        )),
+        (Some(Mode::Exercise), false) => Err(ApiError::new(
+            "exercise_mismatch",
+            "this node runs a live team: an exercise message cannot be sent into it",
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Whether a view shows identifiable fields.

@@ -78,6 +78,7 @@ mod tests {
             priority,
             hops: 0,
             text: String::new(),
+            exercise: false,
             report: None,
             held_by: Vec::new(),
         })

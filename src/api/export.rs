@@ -29,7 +29,12 @@ pub fn fhir_priority(p: Priority) -> &'static str {
 /// The export of `messages` (the message and its thread, oldest first).
 pub fn export(messages: &[MessageView], format: ExportFormat, transcriber: &str) -> Value {
     match format {
-        ExportFormat::Json => json!({ "messages": messages, "transcribed_by": transcriber }),
+        // `exercise` sorts first among the keys, so the export says it first.
+        ExportFormat::Json => json!({
+            "exercise": messages.iter().any(|m| m.exercise),
+            "messages": messages,
+            "transcribed_by": transcriber,
+        }),
         ExportFormat::Fhir => json!({
             "resourceType": "Bundle",
             "type": "collection",
@@ -42,7 +47,11 @@ pub fn export(messages: &[MessageView], format: ExportFormat, transcriber: &str)
                     "priority": fhir_priority(m.priority),
                     "sent": m.sent_at,
                     "sender": { "identifier": { "system": "urn:fieldmesh:peer", "value": m.author } },
-                    "payload": [{ "contentString": m.text }],
+                    "payload": [{ "contentString": if m.exercise {
+                        format!("EXERCISE: {}", m.text)
+                    } else {
+                        m.text.clone()
+                    } }],
                     "note": [{ "text": format!("fieldmesh channel {}; transcribed by {transcriber}", m.channel) }],
                 }
             })).collect::<Vec<_>>(),
@@ -80,6 +89,7 @@ mod tests {
             priority: Priority::P1,
             hops: 0,
             text: "bay 4".into(),
+            exercise: false,
             report: None,
             held_by: Vec::new(),
         }

@@ -5,7 +5,7 @@
 
 use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::Envelope;
-use crate::gossip::report::Body;
+use crate::gossip::report::{split_exercise, Body};
 use crate::node::{NodeEvent, NodeHandle};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
@@ -21,11 +21,22 @@ pub enum Detail {
 
 /// Summary and body of the notification for a message (pure, so it can be tested).
 /// `text` is what this node could read of it, if anything.
-pub fn format(env: &Envelope, text: Option<&str>, detail: Detail) -> (String, String) {
+/// An exercise team's messages say so first.
+pub fn format(
+    env: &Envelope,
+    text: Option<&str>,
+    detail: Detail,
+    exercise: bool,
+) -> (String, String) {
     let summary = if env.channel.as_str() == DM_CHANNEL {
         format!("{} direct message", env.priority)
     } else {
         format!("{} message in #{}", env.priority, env.channel)
+    };
+    let summary = if exercise {
+        format!("EXERCISE: {summary}")
+    } else {
+        summary
     };
     let body = match (detail, text) {
         (Detail::DrillPreview, Some(t)) => t.chars().take(40).collect(),
@@ -71,8 +82,9 @@ pub async fn run(node: NodeHandle, detail: Detail, shutdown: CancellationToken) 
         {
             continue;
         }
-        let text = preview(&text);
-        let (summary, body) = format(&env, Some(&text), detail);
+        let (exercise, text) = split_exercise(&text);
+        let text = preview(text);
+        let (summary, body) = format(&env, Some(&text), detail, exercise);
         tokio::task::spawn_blocking(move || {
             if let Err(e) = notify_rust::Notification::new()
                 .appname("fieldmesh")
@@ -112,7 +124,7 @@ mod tests {
     fn a_p1_notification_carries_no_text_or_names() {
         let e = env("tent-2");
         let text = "John Smith, bay 4, DOB 1961";
-        let (summary, body) = format(&e, Some(text), Detail::Safe);
+        let (summary, body) = format(&e, Some(text), Detail::Safe, false);
         assert_eq!(summary, "P1 message in #tent-2");
         for word in [
             "John",
@@ -126,7 +138,7 @@ mod tests {
                 "{word} leaked"
             );
         }
-        let (summary, _) = format(&env("dm"), Some(text), Detail::Safe);
+        let (summary, _) = format(&env("dm"), Some(text), Detail::Safe, false);
         assert_eq!(summary, "P1 direct message");
     }
 
@@ -145,7 +157,7 @@ mod tests {
             },
         });
         let text = preview(&report.encode().unwrap());
-        let (summary, body) = format(&env("triage"), Some(&text), Detail::DrillPreview);
+        let (summary, body) = format(&env("triage"), Some(&text), Detail::DrillPreview, false);
         assert_eq!(body, "Casualty P1 (immediate) tag T-7");
         for word in ["John", "Smith", "943"] {
             assert!(
@@ -156,11 +168,19 @@ mod tests {
     }
 
     #[test]
+    fn an_exercise_notification_says_so_first() {
+        let (summary, body) = format(&env("triage"), Some("x"), Detail::Safe, true);
+        assert_eq!(summary, "EXERCISE: P1 message in #triage");
+        assert!(!body.contains('x'));
+    }
+
+    #[test]
     fn drill_preview_shows_a_short_text() {
         let (_, body) = format(
             &env("triage"),
             Some("x".repeat(100).as_str()),
             Detail::DrillPreview,
+            false,
         );
         assert_eq!(body.len(), 40);
     }

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Context};
 use clap::Args;
-use fieldmesh::api::Op;
+use fieldmesh::api::{Mode, Op};
 use fieldmesh::gossip::priority::Priority;
 use fieldmesh::gossip::report::{
     Casualty, CasualtyCounts, Identifiable, MajorIncident, Methane, Report, Triage,
@@ -23,6 +23,31 @@ pub(super) struct SendOpts {
     /// Priority (default: P1 for METHANE; the triage category for a casualty).
     #[arg(long)]
     priority: Option<Priority>,
+    #[command(flatten)]
+    mode: ModeArgs,
+}
+
+/// `--live` / `--exercise`: what the sender believes the message is. The node
+/// refuses it when its team is the other kind.
+#[derive(Args, Debug)]
+pub(super) struct ModeArgs {
+    /// Assert this is a live message: refused if the node runs an EXERCISE team.
+    #[arg(long, conflicts_with = "exercise")]
+    live: bool,
+    /// Assert this is an exercise message: refused if the node runs a live team.
+    #[arg(long)]
+    exercise: bool,
+}
+
+impl ModeArgs {
+    /// The asserted mode, if any.
+    pub(super) fn mode(&self) -> Option<Mode> {
+        match (self.live, self.exercise) {
+            (true, _) => Some(Mode::Live),
+            (_, true) => Some(Mode::Exercise),
+            _ => None,
+        }
+    }
 }
 
 /// `fieldmesh methane`.
@@ -160,6 +185,7 @@ fn op(report: Report, send: SendOpts) -> Op {
             .ttl
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
         priority: send.priority,
+        mode: send.mode.mode(),
     }
 }
 

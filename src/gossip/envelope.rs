@@ -273,6 +273,10 @@ pub enum EnvelopeError {
     /// certificate, or removed).
     #[error("author is not a member of this team")]
     NotMember,
+    /// A member's message breaks the team's mode: unmarked in an exercise team,
+    /// or marked EXERCISE in a live team (`proto/bodies.md` §6).
+    #[error("exercise and live messages never mix: the message's mark does not match the team")]
+    ExerciseMismatch,
     /// TTL longer than this node's (the team's) maximum.
     #[error("ttl of {ttl_ms} ms is over the maximum of {max_ms} ms")]
     TtlOverMax {
@@ -310,6 +314,7 @@ impl EnvelopeError {
             EnvelopeError::FromFuture { .. } => "from_future",
             EnvelopeError::ChannelMismatch => "channel_mismatch",
             EnvelopeError::NotMember => "not_member",
+            EnvelopeError::ExerciseMismatch => "exercise_mismatch",
             EnvelopeError::TtlOverMax { .. } => "ttl_over_max",
             EnvelopeError::BadTombstone => "bad_tombstone",
             EnvelopeError::BadReceipt => "bad_receipt",

@@ -14,6 +14,25 @@ use std::fmt::Write as _;
 pub const MARK: u8 = 0xFB;
 /// Structured body format version; the second byte.
 pub const FORMAT: u8 = 1;
+/// Second byte of the EXERCISE mark: `MARK ‖ 'E'` followed by the message's own
+/// body (text or report). Every message of an exercise team starts with it.
+pub const EXERCISE: u8 = b'E';
+
+/// Marks a body as EXERCISE (an exercise team's node does this to every message).
+pub fn mark_exercise(body: Vec<u8>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len() + 2);
+    out.extend_from_slice(&[MARK, EXERCISE]);
+    out.extend(body);
+    out
+}
+
+/// Whether a body is marked EXERCISE, and the body without the mark.
+pub fn split_exercise(bytes: &[u8]) -> (bool, &[u8]) {
+    match bytes {
+        [MARK, EXERCISE, rest @ ..] => (true, rest),
+        other => (false, other),
+    }
+}
 /// Longest text field, in bytes.
 pub const MAX_FIELD_BYTES: usize = 2048;
 
@@ -170,6 +189,9 @@ pub enum ReportError {
     /// The format byte is not one this node knows.
     #[error("structured body format {0} is not supported (this node knows 1)")]
     UnknownFormat(u8),
+    /// The EXERCISE mark appears twice.
+    #[error("the EXERCISE mark appears twice")]
+    DoubleMark,
     /// The bytes after the format do not decode, or leave bytes over.
     #[error("malformed structured body: {0}")]
     Malformed(String),
@@ -190,7 +212,9 @@ impl ReportError {
     /// Stable error code for the control protocol.
     pub fn code(&self) -> &'static str {
         match self {
-            ReportError::UnknownFormat(_) | ReportError::Malformed(_) => "bad_body",
+            ReportError::UnknownFormat(_) | ReportError::Malformed(_) | ReportError::DoubleMark => {
+                "bad_body"
+            }
             ReportError::FieldTooLong { .. } | ReportError::Empty(_) => "bad_report",
         }
     }
@@ -356,6 +380,7 @@ impl Body {
                 report.validate()?;
                 Ok(Body::Report(report))
             }
+            [MARK, EXERCISE, ..] => Err(ReportError::DoubleMark),
             [MARK, format, ..] => Err(ReportError::UnknownFormat(*format)),
             [MARK] => Err(ReportError::Malformed("no format byte".into())),
             text => Ok(Body::Text(String::from_utf8_lossy(text).into_owned())),
@@ -448,6 +473,21 @@ mod tests {
             Report::Casualty(c).encode(),
             Err(ReportError::FieldTooLong { field: "tag", .. })
         ));
+    }
+
+    #[test]
+    fn the_exercise_mark_wraps_any_body_once() {
+        for body in [b"bay 4".to_vec(), casualty().encode().unwrap(), Vec::new()] {
+            let marked = mark_exercise(body.clone());
+            assert_eq!(&marked[..2], &[MARK, EXERCISE]);
+            assert_eq!(split_exercise(&marked), (true, &body[..]));
+            assert_eq!(split_exercise(&body), (false, &body[..]));
+        }
+        let twice = mark_exercise(mark_exercise(b"x".to_vec()));
+        assert_eq!(
+            Body::decode(split_exercise(&twice).1),
+            Err(ReportError::DoubleMark)
+        );
     }
 
     #[test]

@@ -985,7 +985,13 @@ impl EventLoop {
                 .map(|_| ())
                 .map_err(|e| EnvelopeError::TeamRecord(e.code())),
             crate::gossip::direct::DM_CHANNEL => Ok(()),
-            _ if team.admits(&env.author) => Ok(()),
+            channel if team.admits(&env.author) => {
+                if team.keeps_mode(channel, &env.author, &env.body) {
+                    Ok(())
+                } else {
+                    Err(EnvelopeError::ExerciseMismatch)
+                }
+            }
             _ => Err(EnvelopeError::NotMember),
         }
     }

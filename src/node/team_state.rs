@@ -86,6 +86,20 @@ impl ActiveTeam {
             || self.early_certs.iter().any(|c| c.member == *author)
     }
 
+    /// Whether this is an exercise team: every message it carries is marked.
+    pub fn is_exercise(&self) -> bool {
+        crate::team::is_exercise_name(&self.name)
+    }
+
+    /// Whether a member's message keeps the team's mode: marked EXERCISE in an
+    /// exercise team, unmarked in a live one. A body this node cannot open (a key
+    /// it never had) is not judged.
+    pub fn keeps_mode(&self, channel: &str, author: &[u8; 32], body: &[u8]) -> bool {
+        self.open(channel, author, body).is_none_or(|plain| {
+            crate::gossip::report::split_exercise(&plain).0 == self.is_exercise()
+        })
+    }
+
     /// Every member this node knows of (see [`Membership::members`]); before the
     /// first roster: the admin, this node and the early certificates' members.
     pub fn members(&self) -> Vec<[u8; 32]> {
@@ -232,7 +246,7 @@ impl ActiveTeam {
 
     /// Whether `which` names this team (by name or id).
     pub fn is_named(&self, which: &str) -> bool {
-        self.name == which || self.id.to_string() == which
+        crate::team::name_matches(&self.name, which) || self.id.to_string() == which
     }
 
     /// Admin only: an invite with the newest key (so it survives rotations).
@@ -334,6 +348,28 @@ mod tests {
         let mut e = entry.clone();
         e.join_cert = cert;
         (ActiveTeam::new(&e, me.clone()), me)
+    }
+
+    #[test]
+    fn exercise_and_live_messages_never_mix() {
+        use crate::gossip::report::mark_exercise;
+        let (live, admin, mut entry) = admin_team();
+        entry.name = format!("{}ops", crate::team::EXERCISE_PREFIX);
+        let exercise = ActiveTeam::new(&entry, admin.clone());
+        assert!(exercise.is_exercise() && !live.is_exercise());
+        assert!(exercise.is_named("ops") && exercise.is_named("EXERCISE ops"));
+        let me = admin.public().to_bytes();
+        let marked = exercise
+            .seal("triage", mark_exercise(b"bay 4".to_vec()))
+            .unwrap();
+        let unmarked = exercise.seal("triage", b"bay 4".to_vec()).unwrap();
+        assert!(exercise.keeps_mode("triage", &me, &marked));
+        assert!(!exercise.keeps_mode("triage", &me, &unmarked));
+        // The live team (same key, same id) refuses the marked body.
+        assert!(live.keeps_mode("triage", &me, &unmarked));
+        assert!(!live.keeps_mode("triage", &me, &marked));
+        // A body it cannot open is not judged.
+        assert!(exercise.keeps_mode("triage", &me, b"not sealed"));
     }
 
     #[test]

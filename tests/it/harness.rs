@@ -194,6 +194,7 @@ impl Daemon {
                 text: text.into(),
                 ttl_ms: Some(ttl.as_millis() as u64),
                 priority: Some(priority.parse().unwrap()),
+                mode: None,
             })
             .await
             .unwrap();

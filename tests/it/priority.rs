@@ -21,6 +21,7 @@ async fn backlog_then_p1(d: &Daemon, n: usize) -> (HashSet<String>, String) {
         text,
         ttl_ms: Some(3_600_000),
         priority: Some(priority),
+        mode: None,
     };
     let mut backlog = HashSet::new();
     for i in 0..n {

@@ -174,6 +174,7 @@ async fn bad_reports_are_refused_and_nothing_is_stored() {
             report,
             ttl_ms: None,
             priority: None,
+            mode: None,
         })
         .await
         .unwrap_err();
@@ -186,6 +187,7 @@ async fn bad_reports_are_refused_and_nothing_is_stored() {
             report: serde_json::from_value(long).unwrap(),
             ttl_ms: None,
             priority: None,
+            mode: None,
         })
         .await
         .unwrap_err();

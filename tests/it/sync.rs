@@ -16,6 +16,7 @@ async fn send_many(d: &Daemon, tag: &str, n: usize) -> HashSet<String> {
                 text: format!("{tag} {i}"),
                 ttl_ms: Some(LONG.as_millis() as u64),
                 priority: Some(["p1", "p2", "p3", "p4"][i % 4].parse().unwrap()),
+                mode: None,
             })
             .await
             .unwrap();
@@ -114,6 +115,7 @@ async fn kill_9_loses_no_acknowledged_message() {
                         text: format!("crash {i}"),
                         ttl_ms: Some(LONG.as_millis() as u64),
                         priority: None,
+                        mode: None,
                     })
                     .await;
                 match res {

@@ -365,3 +365,84 @@ async fn roster_names_the_member_that_was_offline_until_it_catches_up() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("drill team"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exercise_team_says_exercise_everywhere_and_refuses_live_messages() {
+    let root = tempfile::Builder::new().prefix("fmx").tempdir().unwrap();
+    let admin = root.path().join("admin");
+    let created = run(&admin, &["team", "create", "tram", "--exercise", "--json"]);
+    assert_eq!(created["team"], "EXERCISE tram");
+    let out = cli(&admin, &["team", "create", "EXERCISE tram2"]);
+    assert_eq!(out.status.code(), Some(2), "the prefix is reserved");
+    let code = run(&admin, &["team", "invite", "--team", "tram", "--json"])["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let joiner = root.path().join("m0");
+    run(&joiner, &["team", "join", &code, "--json"]);
+    let a = Daemon::spawn(member(&admin, "tram", vec![])).await;
+    let b = Daemon::spawn(member(&joiner, "tram", vec![a.addr()])).await;
+    a.wait_subscribed(&b, "triage").await;
+
+    let id = a
+        .send(
+            "triage",
+            "drill: bay 4 airway",
+            Duration::from_secs(600),
+            "p1",
+        )
+        .await;
+    let m = b.wait_message("triage", &id).await;
+    assert!(m.exercise && m.text == "drill: bay 4 airway", "{m:?}");
+    let out = b.cli(&["casualty", "--triage", "p2", "--tag", "X-1"]);
+    assert!(out.status.success());
+    let listing = String::from_utf8(b.cli(&["read", "triage"]).stdout).unwrap();
+    assert_eq!(
+        listing
+            .lines()
+            .filter(|l| l.starts_with("EXERCISE"))
+            .count(),
+        2
+    );
+    assert!(listing.contains("Casualty update"), "{listing}");
+
+    // Exports say EXERCISE first.
+    let json = String::from_utf8(b.cli(&["transcribe", &id]).stdout).unwrap();
+    let (ex, msgs) = (json.find("\"exercise\": true"), json.find("\"messages\""));
+    assert!(ex.is_some() && ex < msgs, "{json}");
+    let id2 = a
+        .send("triage", "second", Duration::from_secs(600), "p3")
+        .await;
+    b.wait_message("triage", &id2).await;
+    let fhir: serde_json::Value =
+        serde_json::from_slice(&b.cli(&["transcribe", &id2, "--format", "fhir"]).stdout).unwrap();
+    assert_eq!(
+        fhir["entry"][0]["resource"]["payload"][0]["contentString"],
+        "EXERCISE: second"
+    );
+
+    // A message its sender believes live is refused, and nothing is stored.
+    let stored = a.status().await.stored;
+    let out = a.cli(&["send", "triage", "REAL: tram 2 crash", "--live"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("EXERCISE team"));
+    let out = a.cli(&[
+        "methane",
+        "--declared",
+        "--location",
+        "x",
+        "--type",
+        "y",
+        "--live",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(a.status().await.stored, stored);
+    // And the other way round on a live node.
+    let live = Daemon::spawn(Opts::default()).await;
+    let out = live.cli(&["send", "triage", "practice", "--exercise"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("live team"));
+    let ok = live.cli(&["send", "triage", "real", "--live"]);
+    assert!(ok.status.success());
+    assert!(!live.read("triage").await[0].exercise);
+}

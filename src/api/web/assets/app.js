@@ -179,8 +179,10 @@ function messageItem(m) {
   li.dataset.id = m.id;
   li.dataset.sent = m.sent_at_ms;
   li.dataset.expires = Date.now() + m.remaining_ms;
-  li.setAttribute("aria-label", `${m.priority.toUpperCase()} message from ${shortId(m.author)}`);
+  const ex = m.exercise ? "EXERCISE " : "";
+  li.setAttribute("aria-label", `${ex}${m.priority.toUpperCase()} message from ${shortId(m.author)}`);
   const meta = el("div", "meta");
+  if (m.exercise) meta.append(el("span", "badge exercise", "EXERCISE"));
   meta.append(el("span", "badge " + m.priority, m.priority.toUpperCase()));
   const author = el("span", "author", shortId(m.author));
   author.title = m.author;
@@ -441,16 +443,16 @@ function onMessage(m) {
   if (state.locked) return;
   if (addMessage(m) && m.author !== state.me) {
     announce(`New ${m.priority.toUpperCase()} message in #${m.channel}`);
-    if (m.priority === "p1") notifyP1(m.channel);
+    if (m.priority === "p1") notifyP1(m.channel, m.exercise);
   }
 }
 
 // A notification shows on lock screens and in notification centres: it says
 // only the priority and the channel, never text, author or id.
-function notifyP1(channel) {
+function notifyP1(channel, exercise) {
   if (!state.alerts) return;
   if (document.visibilityState === "visible" && document.hasFocus()) return;
-  new Notification(`P1 message in #${channel}`, { tag: "fieldmesh-p1" });
+  new Notification(`${exercise ? "EXERCISE: " : ""}P1 message in #${channel}`, { tag: "fieldmesh-p1" });
 }
 
 async function toggleAlerts() {
