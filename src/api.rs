@@ -103,6 +103,15 @@ pub enum Op {
         /// The member's peer id.
         peer: String,
     },
+    /// Revoke a lost device: remove it, rotate the key and publish a signed
+    /// revocation; with `wipe`, the device deletes the team's data if it gets it.
+    TeamRevoke {
+        /// The device's peer id.
+        peer: String,
+        /// Ask the device to delete the team's data and keys.
+        #[serde(default)]
+        wipe: bool,
+    },
     /// Export a message for the medical record, then delete it everywhere.
     Transcribe {
         /// Message id (64 hex).

@@ -263,6 +263,16 @@ enum TeamCmd {
         /// The member's peer id.
         peer: String,
     },
+    /// Admin, on the running node: revoke a lost or stolen device (remove it and
+    /// rotate the key, plus a signed revocation).
+    RevokeDevice {
+        /// The device's peer id.
+        peer: String,
+        /// Ask the device to delete the team's data and keys if it is still running
+        /// and receives the revocation.
+        #[arg(long)]
+        wipe: bool,
+    },
 }
 
 #[derive(Args, Debug, Clone)]
@@ -914,6 +924,19 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
                 println!("removed; team key rotated");
             }
         }
+        TeamCmd::RevokeDevice { peer, wipe } => {
+            let res = connect(data)
+                .await?
+                .request(Op::TeamRevoke { peer, wipe })
+                .await?;
+            if json {
+                println!("{res}");
+            } else if wipe {
+                println!("revoked; team key rotated; the device wipes the team's data if it receives this");
+            } else {
+                println!("revoked; team key rotated");
+            }
+        }
     }
     Ok(())
 }
@@ -1091,12 +1114,14 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     let unlocked = Identity::unlock_or_create(data, &passphrase)?;
     // Each team keeps its own store, so teams never mix on disk.
     let team = args.team.as_deref().unwrap_or(config::DEFAULT_TEAM);
+    let mut team_id = None;
     let store_dir = if team == config::DEFAULT_TEAM {
         cfg.team = TeamTag::new(config::DEFAULT_TEAM).context("drill tag")?;
         data.join(config::STORE_DIR)
     } else {
         let entry = find_team(&unlocked.teams, team)?;
         let dir = data.join(format!("{}-{}", config::STORE_DIR, TeamId(entry.id)));
+        team_id = Some(TeamId(entry.id));
         cfg.team_entry = Some(entry);
         dir
     };
@@ -1186,12 +1211,44 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     }
     tracing::info!(peer = %node.peer_id(), "node ready");
 
-    stopped.await?;
+    let wipe = tokio::select! {
+        r = stopped => { r?; false }
+        () = wipe_ordered(node.clone()) => true,
+    };
     tracing::info!("shutting down");
     shutdown.cancel();
     control.wait().await;
     task.await.context("node task panicked")?;
-    Ok(())
+    match (wipe, team_id) {
+        (true, Some(id)) => {
+            // The store is closed: delete it, then the team's entry (and keys) in the vault.
+            std::fs::remove_dir_all(&store_dir)
+                .with_context(|| format!("cannot delete {}", store_dir.display()))?;
+            let mut vault = Identity::unlock(data, &passphrase)?;
+            vault.teams.retain(|t| t.id != id.0);
+            vault.save(data)?;
+            bail!("this device was revoked from team {team} by its admin: the team's messages and keys were deleted from {}", data.display())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Resolves when the team's admin revoked this device with a wipe (at start, from
+/// the stored records, or later from the mesh); a revocation without a wipe only
+/// cuts the device off, which the roster already does.
+async fn wipe_ordered(node: fieldmesh::node::NodeHandle) {
+    let mut events = node.events();
+    loop {
+        if node.revoked() == Some(true) {
+            return;
+        }
+        match events.recv().await {
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                std::future::pending::<()>().await
+            }
+        }
+    }
 }
 
 /// Makes the data dir private to its owner (mode 0700; a no-op off Unix, where

@@ -357,6 +357,11 @@ impl NodeHandle {
             Some(t) => t.remove(member, now_ms())?,
             None => return Err(PublishError::NoTeam),
         };
+        self.publish_admin_records(records).await
+    }
+
+    /// Publishes records an admin operation produced (already applied here), urgent.
+    async fn publish_admin_records(&self, records: Vec<Vec<u8>>) -> Result<(), PublishError> {
         for body in records {
             self.publish_signed(
                 ChannelName::new(TEAM_CHANNEL)?,
@@ -367,6 +372,39 @@ impl NodeHandle {
             .await?;
         }
         Ok(())
+    }
+
+    /// Admin only: revokes a lost device: [`Self::team_remove`] plus a signed
+    /// revocation; with `wipe`, the device deletes the team's data and keys if it
+    /// is still running and receives it.
+    pub async fn team_revoke(
+        &self,
+        member: &libp2p::PeerId,
+        wipe: bool,
+    ) -> Result<(), PublishError> {
+        let member = direct::ed25519_of(member)?;
+        if self.store.is_locked() {
+            return Err(PublishError::Store(StoreError::Locked));
+        }
+        let records = match self
+            .team
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_mut()
+        {
+            Some(t) => t.revoke(member, wipe, now_ms())?,
+            None => return Err(PublishError::NoTeam),
+        };
+        self.publish_admin_records(records).await
+    }
+
+    /// `Some(wipe)` once the admin revoked this device (see [`NodeEvent::Revoked`]).
+    pub fn revoked(&self) -> Option<bool> {
+        self.team
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(ActiveTeam::revoked)
     }
 
     /// Exports message `id` for the medical record, then publishes a tombstone that

@@ -16,6 +16,7 @@ mod body;
 mod invite;
 mod keys;
 mod record;
+mod revocation;
 mod roster;
 
 pub use body::{
@@ -23,7 +24,10 @@ pub use body::{
 };
 pub use invite::{qr_text, Invite, InviteError, JoinCert, CODE_PREFIX, MAX_CODE_LEN};
 pub use keys::{KeyBox, KeyUpdate};
-pub use record::{record_kind, RecordKind, INVITE_DOMAIN, JOIN_DOMAIN, KEYS_DOMAIN, ROSTER_DOMAIN};
+pub use record::{
+    record_kind, RecordKind, INVITE_DOMAIN, JOIN_DOMAIN, KEYS_DOMAIN, REVOKE_DOMAIN, ROSTER_DOMAIN,
+};
+pub use revocation::{Revocation, SignedRevocation};
 pub use roster::{Membership, Roster, SignedRoster};
 
 use crate::crypto::CryptoError;

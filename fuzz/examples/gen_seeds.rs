@@ -297,6 +297,21 @@ fn main() -> anyhow::Result<()> {
     write(&dir, "tombstone", &[&[0u8], &tomb.encode()[..]].concat())?;
     let receipt = Receipt::new(&[MessageId([0x12; 32]), MessageId([0x40; 32])]);
     write(&dir, "receipt", &[&[1u8], &receipt.encode()[..]].concat())?;
+    let admin = ed25519::Keypair::from(ed25519::SecretKey::try_from_bytes([5u8; 32])?);
+    let revocation = team::SignedRevocation::sign(
+        team::Revocation {
+            team: team::TeamId([3; 16]),
+            member: [9; 32],
+            wipe: true,
+            issued_at_ms: NOW,
+        },
+        &admin,
+    );
+    write(
+        &dir,
+        "revocation",
+        &[&[6u8], &revocation.encode()[..]].concat(),
+    )?;
 
     // dm_open: DMs sealed by the checks' fixed author to their fixed recipient.
     let public = |seed: [u8; 32]| -> anyhow::Result<[u8; 32]> {

@@ -384,11 +384,16 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
             ))
         }
         Op::TeamRemove { peer } => {
-            let member: libp2p::PeerId = peer
-                .parse()
-                .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))?;
-            node.team_remove(&member).await.map_err(publish_error)?;
+            node.team_remove(&peer_id(&peer)?)
+                .await
+                .map_err(publish_error)?;
             json(Ok(serde_json::json!({"removed": peer})))
+        }
+        Op::TeamRevoke { peer, wipe } => {
+            node.team_revoke(&peer_id(&peer)?, wipe)
+                .await
+                .map_err(publish_error)?;
+            json(Ok(serde_json::json!({"revoked": peer, "wipe": wipe})))
         }
         Op::Roster { message } => {
             let id: crate::gossip::envelope::MessageId = message
@@ -482,6 +487,12 @@ fn check_mode(node: &NodeHandle, mode: Option<Mode>) -> Result<(), ApiError> {
         )),
         _ => Ok(()),
     }
+}
+
+/// A peer id from a request, or `bad_peer`.
+fn peer_id(peer: &str) -> Result<libp2p::PeerId, ApiError> {
+    peer.parse()
+        .map_err(|_| ApiError::new("bad_peer", format!("not a peer id: {peer}")))
 }
 
 /// Whether a view shows identifiable fields.

@@ -54,6 +54,12 @@ pub enum NodeEvent {
     Expired(Vec<MessageId>),
     /// A message was transcribed elsewhere (or here) and deleted by its tombstone.
     Deleted(MessageId),
+    /// The team's admin revoked this device (`wipe`: delete the team's data and
+    /// keys). Also readable at any time from [`super::NodeHandle::revoked`].
+    Revoked {
+        /// Whether the admin asked for a wipe.
+        wipe: bool,
+    },
     /// A peer connected.
     PeerConnected(PeerId),
     /// A peer's last connection closed.

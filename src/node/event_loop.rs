@@ -980,10 +980,15 @@ impl EventLoop {
             return Ok(());
         };
         match env.channel.as_str() {
-            TEAM_CHANNEL => team
-                .apply(&env.author, &env.body)
-                .map(|_| ())
-                .map_err(|e| EnvelopeError::TeamRecord(e.code())),
+            TEAM_CHANNEL => {
+                team.apply(&env.author, &env.body)
+                    .map_err(|e| EnvelopeError::TeamRecord(e.code()))?;
+                if let Some(wipe) = team.revoked() {
+                    tracing::warn!(wipe, "this device was revoked from its team by the admin");
+                    let _ = self.events_tx.send(NodeEvent::Revoked { wipe });
+                }
+                Ok(())
+            }
             crate::gossip::direct::DM_CHANNEL => Ok(()),
             channel if team.admits(&env.author) => {
                 if team.keeps_mode(channel, &env.author, &env.body) {

@@ -9,7 +9,7 @@ use crate::gossip::TeamTag;
 use crate::identity::TeamEntry;
 use crate::team::{
     decrypt_body, encrypt_body, record_kind, JoinCert, KeyUpdate, Membership, RecordKind, Roster,
-    SignedRoster, TeamError, TeamId, TeamKey,
+    SignedRevocation, SignedRoster, TeamError, TeamId, TeamKey,
 };
 use libp2p::identity::ed25519;
 
@@ -36,6 +36,8 @@ pub struct ActiveTeam {
     /// Verified certificates kept until the first roster arrives.
     early_certs: Vec<JoinCert>,
     join_cert: Vec<u8>,
+    /// Set when the admin revoked this device: `Some(wipe)`.
+    revoked_me: Option<bool>,
 }
 
 /// What applying a team record changed.
@@ -62,6 +64,7 @@ impl ActiveTeam {
             membership: None,
             early_certs: Vec::new(),
             join_cert: entry.join_cert.clone(),
+            revoked_me: None,
         }
     }
 
@@ -214,8 +217,47 @@ impl ActiveTeam {
                     Err(e) => Err(e),
                 }
             }
+            Some(RecordKind::Revocation) => {
+                let signed = SignedRevocation::decode(body)?;
+                if signed.revocation.team != self.id {
+                    return Err(TeamError::WrongTeam);
+                }
+                signed.verify(&self.admin)?;
+                let r = signed.revocation;
+                if r.member != self.me.public().to_bytes() || self.revoked_me >= Some(r.wipe) {
+                    return Ok(Applied::Nothing);
+                }
+                self.revoked_me = Some(r.wipe);
+                Ok(Applied::Changed)
+            }
             Some(RecordKind::Invite) | None => Err(TeamError::Malformed),
         }
+    }
+
+    /// `Some(wipe)` once the admin revoked this device (a record signed by the
+    /// admin naming this node); `wipe`: delete the team's data and keys.
+    pub fn revoked(&self) -> Option<bool> {
+        self.revoked_me
+    }
+
+    /// Admin only: removes a lost device like [`Self::remove`] (new roster, key
+    /// rotation) and adds a signed revocation; with `wipe`, the device deletes the
+    /// team's data and keys if it receives it.
+    pub fn revoke(
+        &mut self,
+        member: [u8; 32],
+        wipe: bool,
+        now_ms: u64,
+    ) -> Result<Vec<Vec<u8>>, TeamError> {
+        let mut records = self.remove(member, now_ms)?;
+        let revocation = crate::team::Revocation {
+            team: self.id,
+            member,
+            wipe,
+            issued_at_ms: now_ms,
+        };
+        records.push(SignedRevocation::sign(revocation, &self.me).encode());
+        Ok(records)
     }
 
     fn key_of(&self, epoch: u32) -> Option<[u8; 32]> {

@@ -295,6 +295,14 @@ impl Daemon {
     }
 
     /// The daemon's log so far.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> std::process::ExitStatus {
+        let child = self.child.as_mut().unwrap();
+        tokio::time::timeout(deadline, child.wait())
+            .await
+            .expect("daemon did not exit by itself")
+            .unwrap()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

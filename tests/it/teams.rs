@@ -446,3 +446,59 @@ async fn an_exercise_team_says_exercise_everywhere_and_refuses_live_messages() {
     assert!(ok.status.success());
     assert!(!live.read("triage").await[0].exercise);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_wipes_its_team_data_and_its_posts_are_refused() {
+    let (_root, team_id, dirs) = team("fire", 2);
+    let a = Daemon::spawn(member(&dirs[0], "fire", vec![])).await;
+    let mut lost = Daemon::spawn(member(&dirs[1], "fire", vec![a.addr()])).await;
+    let c = Daemon::spawn(member(&dirs[2], "fire", vec![a.addr()])).await;
+    for d in [&lost, &c] {
+        a.wait_subscribed(d, "triage").await;
+        let hello = d
+            .send("triage", "on scene", Duration::from_secs(600), "p3")
+            .await;
+        a.wait_message("triage", &hello).await;
+    }
+    let store = dirs[1].join(format!("store-{team_id}"));
+    assert!(store.exists());
+
+    // The lost device is online: it receives the revocation and wipes itself.
+    let out = a.cli(&["team", "revoke-device", &lost.peer_id, "--wipe"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status = lost.wait_exit(TEN_SECS * 2).await;
+    assert_eq!(status.code(), Some(2), "the wiped node stops with an error");
+    assert!(
+        lost.log().contains("revoked from team fire"),
+        "{}",
+        lost.log()
+    );
+    assert!(!store.exists(), "the team's store survived the wipe");
+    let teams = run(&dirs[1], &["team", "list", "--json"]);
+    assert_eq!(teams.as_array().map(Vec::len), Some(0), "{teams}");
+
+    // C, revoked without a wipe, keeps running but its posts are refused.
+    let out = a.cli(&["team", "revoke-device", &c.peer_id]);
+    assert!(out.status.success());
+    // A applied the removal when it signed it: C's next post is refused.
+    c.send("triage", "still here?", Duration::from_secs(600), "p1")
+        .await;
+    wait_for(TEN_SECS, "A to refuse the revoked device", || async {
+        a.status()
+            .await
+            .rejected
+            .get("not_member")
+            .copied()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    // A bad peer id and a non-admin are refused with a clear error.
+    let out = a.cli(&["team", "revoke-device", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = c.cli(&["team", "revoke-device", &a.peer_id]);
+    assert_eq!(out.status.code(), Some(2));
+}
