@@ -9,6 +9,7 @@
 //!   and join certificates; pure.
 //! - [`gossip`]: the signed envelope, TTL and hop rules, triage priority, topics.
 //! - [`store`]: sled trees for messages, channel and expiry indexes; the TTL sweeper.
+//! - [`audit`]: the append-only, hash-chained audit trail (ids and times, no text).
 //! - [`transport`], [`discovery`]: libp2p TCP+Noise+yamux / QUIC, and Noise+yamux over
 //!   Bluetooth LE L2CAP channels (`transport::ble`); mDNS-SD announce + browse.
 //! - [`node`]: the one event loop that owns the swarm, and its Clone handle.
@@ -22,6 +23,7 @@
 //! The wire formats are specified in `proto/`; code links there, not the other way round.
 
 pub mod api;
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod crypto;
