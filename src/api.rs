@@ -134,6 +134,8 @@ pub enum Op {
     },
     /// Node status.
     Status,
+    /// The audit log's file and newest durable record (`proto/audit.md` §6).
+    Audit,
 }
 
 /// Live or exercise: what a sender believes its message is (`proto/bodies.md` §6).

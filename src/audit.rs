@@ -31,6 +31,11 @@ pub const MAX_LINE_BYTES: usize = 4096;
 /// `audit-<team id>.jsonl`, next to its `store-<team id>`).
 pub const DRILL_FILE: &str = "audit.jsonl";
 
+/// File name of a team's log in the data dir, from the team id in hex.
+pub fn team_file(team_id: &str) -> String {
+    format!("audit-{team_id}.jsonl")
+}
+
 /// What happened. Serialised in `snake_case` (`member_added`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

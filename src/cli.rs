@@ -2,6 +2,7 @@
 //! a thin client of the node's control socket, except `config`, `completions`,
 //! `id`, `team`, `bench` and `sim`, which work without a node.
 
+mod audit;
 mod catch_up;
 mod report;
 mod settings;
@@ -120,6 +121,9 @@ enum Cmd {
     Lock,
     /// Print the running node's web UI URL with its access token (or open it).
     Web(web::WebArgs),
+    /// Check (`--verify`) or export the audit trail: ids, peers and times of what
+    /// happened to messages and members, never their text.
+    Audit(audit::AuditArgs),
     /// Teams: create, invite, join, list, remove a member.
     #[command(subcommand)]
     Team(TeamCmd),
@@ -530,6 +534,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Sim(args) => sim(args).await,
         Cmd::Config(cmd) => settings::config(cmd, cli.json),
         Cmd::Web(args) => web::web(&data, args, cli.json).await,
+        Cmd::Audit(args) => audit::audit(&data, args, cli.json).await,
         Cmd::Completions { shell } => {
             use clap::CommandFactory;
             let mut cmd = Cli::command();
@@ -1115,16 +1120,24 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     // Each team keeps its own store, so teams never mix on disk.
     let team = args.team.as_deref().unwrap_or(config::DEFAULT_TEAM);
     let mut team_id = None;
-    let store_dir = if team == config::DEFAULT_TEAM {
+    // The audit log sits beside its store: one per team too.
+    let (store_dir, audit_file) = if team == config::DEFAULT_TEAM {
         cfg.team = TeamTag::new(config::DEFAULT_TEAM).context("drill tag")?;
-        data.join(config::STORE_DIR)
+        (
+            data.join(config::STORE_DIR),
+            fieldmesh::audit::DRILL_FILE.to_owned(),
+        )
     } else {
         let entry = find_team(&unlocked.teams, team)?;
-        let dir = data.join(format!("{}-{}", config::STORE_DIR, TeamId(entry.id)));
         team_id = Some(TeamId(entry.id));
+        let id = TeamId(entry.id).to_string();
         cfg.team_entry = Some(entry);
-        dir
+        (
+            data.join(format!("{}-{id}", config::STORE_DIR)),
+            fieldmesh::audit::team_file(&id),
+        )
     };
+    cfg.audit_log = Some(data.join(audit_file));
     let identity = unlocked.identity;
     let store = Store::open(&store_dir, unlocked.data_key)
         .with_context(|| {

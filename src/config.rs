@@ -73,6 +73,9 @@ pub struct NodeConfig {
     pub link: Option<crate::transport::LinkProfile>,
     /// Where the Bluetooth LE transport gets its L2CAP channels.
     pub bluetooth: Bluetooth,
+    /// The audit log to append to (`proto/audit.md`); `None` keeps none (in-process
+    /// nodes of the bench and the simulator).
+    pub audit_log: Option<PathBuf>,
 }
 
 /// Where the Bluetooth LE transport gets its L2CAP channels (`proto/bluetooth.md`).
@@ -111,6 +114,7 @@ impl NodeConfig {
             team_entry: None,
             link: None,
             bluetooth: Bluetooth::Off,
+            audit_log: None,
         }
     }
 

@@ -13,6 +13,7 @@ pub mod team_state;
 
 pub use command::{MeshView, NodeEvent, PeerView, StatusView};
 
+use crate::audit::{AuditLog, Event, Fact, Via};
 use crate::config::NodeConfig;
 use crate::gossip::direct;
 use crate::gossip::envelope::MessageId;
@@ -71,6 +72,15 @@ pub enum SpawnError {
     /// mDNS could not start.
     #[error("discovery")]
     Discovery(#[from] crate::discovery::DiscoveryError),
+    /// The audit log could not be opened.
+    #[error("cannot open the audit log {path}")]
+    Audit {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Why a message could not be published.
@@ -186,10 +196,22 @@ impl Node {
             config.channels.push(ChannelName::new(TEAM_CHANNEL)?);
         }
         let team: SharedTeam = Arc::new(RwLock::new(team));
+        // Replaying rebuilds what was known before the restart: no audit records.
         replay_team_records(&team, &store);
+        let (audit, audit_task) = match &config.audit_log {
+            Some(path) => {
+                let (log, task) = AuditLog::open(path, &identity.peer_id(), shutdown.clone())
+                    .map_err(|source| SpawnError::Audit {
+                        path: path.clone(),
+                        source,
+                    })?;
+                (Some(log), Some(task))
+            }
+            None => (None, None),
+        };
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (events_tx, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
-        let (event_loop, listen) = event_loop::EventLoop::start(
+        let (mut event_loop, listen) = event_loop::EventLoop::start(
             &config,
             &identity,
             store.clone(),
@@ -211,8 +233,19 @@ impl Node {
             listen,
             team,
             ttl: config.ttl.clone(),
+            audit: audit.clone(),
         };
-        let task = tokio::spawn(event_loop.run());
+        event_loop.audit = audit;
+        // The node has stopped once the loop has flushed the store and the audit
+        // writer has written what was queued (it stops on the same token).
+        let task = tokio::spawn(async move {
+            event_loop.run().await;
+            if let Some(t) = audit_task {
+                if let Err(e) = t.await {
+                    tracing::error!(error = %e, "audit writer panicked");
+                }
+            }
+        });
         // Announce ourselves to the team: the admin's first roster, a joiner's
         // certificate. Stored first, so catch-up carries them to whoever we meet.
         let startup = match handle
@@ -265,6 +298,7 @@ pub struct NodeHandle {
     listen: Vec<Multiaddr>,
     team: SharedTeam,
     ttl: crate::config::TtlPolicy,
+    audit: Option<AuditLog>,
 }
 
 impl NodeHandle {
@@ -328,7 +362,9 @@ impl NodeHandle {
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
+            let before = t.members();
             t.apply(&self.identity.signing_key().public().to_bytes(), &body)?;
+            self.audit_all(team_state::membership_changes(&before, &t.members()));
         }
         Ok(published)
     }
@@ -354,7 +390,12 @@ impl NodeHandle {
             .unwrap_or_else(|p| p.into_inner())
             .as_mut()
         {
-            Some(t) => t.remove(member, now_ms())?,
+            Some(t) => {
+                let before = t.members();
+                let records = t.remove(member, now_ms())?;
+                self.audit_all(team_state::membership_changes(&before, &t.members()));
+                records
+            }
             None => return Err(PublishError::NoTeam),
         };
         self.publish_admin_records(records).await
@@ -436,6 +477,9 @@ impl NodeHandle {
             env.priority,
         )
         .await?;
+        if let Some(a) = &self.audit {
+            a.record_wait(Fact::about(Event::Transcribed, &env)).await;
+        }
         Ok(export)
     }
 
@@ -618,6 +662,32 @@ impl NodeHandle {
     /// Unexpired messages of a channel, oldest first.
     pub fn read(&self, channel: &ChannelName, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         self.store.read_channel(channel, now_ms(), limit)
+    }
+
+    /// Puts on the audit record that `env` was shown to this node's user through
+    /// `via` (one `read` record per message shown; `proto/audit.md` §3). Waits for
+    /// room in the writer's queue rather than leaving a read off the record.
+    pub async fn audit_read(&self, env: &Envelope, via: Via) {
+        if let Some(a) = &self.audit {
+            a.record_wait(Fact {
+                via: Some(via),
+                ..Fact::about(Event::Read, env)
+            })
+            .await;
+        }
+    }
+
+    /// The audit log's file and newest durable record (`None` when the node keeps
+    /// no log).
+    pub fn audit_head(&self) -> Option<(&std::path::Path, Option<crate::audit::Head>)> {
+        self.audit.as_ref().map(|a| (a.path(), a.head()))
+    }
+
+    /// Queues facts for the audit log without waiting (called under the team lock).
+    fn audit_all(&self, facts: Vec<Fact>) {
+        if let Some(a) = &self.audit {
+            facts.into_iter().for_each(|f| a.record(f));
+        }
     }
 
     /// The stored message `id` if it is held here and unexpired.

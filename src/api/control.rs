@@ -6,6 +6,7 @@
 use super::delivery::DeliveryQueue;
 use super::local_socket::{self, BindError, LocalListener, LocalStream};
 use super::{ApiError, FollowEvent, MessageView, Mode, Op, Reply, Request};
+use crate::audit::Via;
 use crate::config::TtlError;
 use crate::gossip::direct::DM_CHANNEL;
 use crate::gossip::envelope::{ChannelName, Envelope};
@@ -315,10 +316,13 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
             let now = now_ms();
             let msgs = node.read(&channel, limit).map_err(store_error)?;
             let redaction = redaction(show_identifiable);
-            let views: Vec<MessageView> = msgs
-                .iter()
-                .filter_map(|m| view_for(node, m, now, redaction))
-                .collect();
+            let mut views = Vec::with_capacity(msgs.len());
+            for m in &msgs {
+                if let Some(view) = view_for(node, m, now, redaction) {
+                    node.audit_read(m, Via::Control).await;
+                    views.push(view);
+                }
+            }
             json(serde_json::to_value(views))
         }
         Op::Report {
@@ -449,6 +453,10 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
                 .map_err(|e| ApiError::new(publish_code(&e), e))?;
             json(serde_json::to_value(status))
         }
+        Op::Audit => match node.audit_head() {
+            Some((file, head)) => json(Ok(serde_json::json!({"file": file, "head": head}))),
+            None => Err(ApiError::new("no_audit", "this node keeps no audit log")),
+        },
         Op::Follow { .. } => Err(ApiError::new("internal", "follow is handled by the stream")),
     }
 }

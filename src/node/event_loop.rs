@@ -9,6 +9,7 @@ use super::guard::{Guard, Verdict, BAN, WARN_FAULTS};
 use super::sync_driver::SyncSession;
 use super::team_state::TEAM_CHANNEL;
 use super::{SharedTeam, SpawnError};
+use crate::audit::{AuditLog, Event, Fact};
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
 use crate::gossip::envelope::MessageId;
@@ -151,6 +152,8 @@ pub(super) struct EventLoop {
     last_pump: Instant,
     /// Per-peer rate limits, fault budgets and bans.
     guard: Guard,
+    /// Where what happens to messages and members is recorded (`proto/audit.md`).
+    pub(super) audit: Option<AuditLog>,
 }
 
 impl EventLoop {
@@ -342,6 +345,7 @@ impl EventLoop {
             outbound: Outbound::default(),
             last_pump: now,
             guard: Guard::new(config.max_peer_rate),
+            audit: None,
         };
         let mut channels = event_loop.store.channels()?;
         channels.extend(config.channels.iter().cloned());
@@ -401,6 +405,9 @@ impl EventLoop {
                 let sent_to = self.topic_peers(&envelope.channel);
                 self.queue_out((*envelope).clone());
                 self.on_holding(&envelope);
+                if is_message_channel(&envelope.channel) {
+                    self.audit(Fact::about(Event::Sent, &envelope));
+                }
                 debug!(id = %envelope.id, sent_to, "published");
                 self.bump("delivered");
                 self.bump("published");
@@ -751,6 +758,7 @@ impl EventLoop {
             Ok(ids) if !ids.is_empty() => {
                 debug!(count = ids.len(), "swept expired messages");
                 *self.counters.entry("swept").or_default() += ids.len() as u64;
+                self.audit(Fact::counting(Event::Expired, ids.len() as u64));
                 let _ = self.events_tx.send(NodeEvent::Expired(ids));
             }
             Ok(_) => {}
@@ -981,8 +989,12 @@ impl EventLoop {
         };
         match env.channel.as_str() {
             TEAM_CHANNEL => {
+                let before = team.members();
                 team.apply(&env.author, &env.body)
                     .map_err(|e| EnvelopeError::TeamRecord(e.code()))?;
+                super::team_state::membership_changes(&before, &team.members())
+                    .into_iter()
+                    .for_each(|f| self.audit(f));
                 if let Some(wipe) = team.revoked() {
                     tracing::warn!(wipe, "this device was revoked from its team by the admin");
                     let _ = self.events_tx.send(NodeEvent::Revoked { wipe });
@@ -1127,6 +1139,9 @@ impl EventLoop {
         self.report_evictions();
         self.apply_tombstone(&env);
         self.on_holding(&env);
+        if is_message_channel(&env.channel) {
+            self.audit(Fact::about(Event::Received, &env));
+        }
         self.sweeper.note_expiry(env.expires_at_ms(), now_ms());
         self.bump(counter);
         if env.priority == crate::gossip::priority::Priority::P1 {
@@ -1143,6 +1158,7 @@ impl EventLoop {
         let gone = self.store.take_evicted();
         if !gone.is_empty() {
             *self.counters.entry("evicted").or_default() += gone.len() as u64;
+            self.audit(Fact::counting(Event::Evicted, gone.len() as u64));
             let _ = self.events_tx.send(NodeEvent::Expired(gone));
         }
     }
@@ -1157,7 +1173,8 @@ impl EventLoop {
         };
         // Only ordinary messages are transcribed: team records, DMs, tombstones and
         // receipts are never deleted by a tombstone.
-        if let Ok(Some(target)) = self.store.get(&t.target_id()) {
+        let target = self.store.get(&t.target_id()).ok().flatten();
+        if let Some(target) = &target {
             if [
                 TEAM_CHANNEL,
                 TOMBSTONE_CHANNEL,
@@ -1176,6 +1193,19 @@ impl EventLoop {
         {
             Ok(held) => {
                 debug!(target = %t.target_id(), held, "transcribed message deleted");
+                if held {
+                    // Who deleted it: the tombstone's author; what: the target.
+                    let mut fact = Fact {
+                        message: Some(t.target_id()),
+                        peer: crate::audit::peer_of(&env.author),
+                        ..Fact::new(Event::Deleted)
+                    };
+                    if let Some(target) = &target {
+                        fact.channel = Some(target.channel.clone());
+                        fact.priority = Some(target.priority);
+                    }
+                    self.audit(fact);
+                }
                 self.bump("deleted_by_tombstone");
                 let _ = self.events_tx.send(NodeEvent::Deleted(t.target_id()));
             }
@@ -1217,6 +1247,13 @@ impl EventLoop {
         self.bump("banned");
         self.swarm.behaviour_mut().gossipsub.blacklist_peer(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
+    }
+
+    /// Queues an audit record; never waits (a full queue is counted as dropped).
+    pub(super) fn audit(&self, fact: Fact) {
+        if let Some(a) = &self.audit {
+            a.record(fact);
+        }
     }
 
     fn bump(&mut self, counter: &'static str) {
@@ -1312,6 +1349,12 @@ impl EventLoop {
 /// Decodes and validates envelope bytes that arrived for `channel` (`None`: not a
 /// topic of our team) at `now_ms`.
 /// The transport a connection's remote address belongs to: `quic`, `ble` or `tcp`.
+/// Whether `channel` carries messages people write and read (not team records,
+/// tombstones or receipts): what `received`, `sent` and `deleted` records are for.
+fn is_message_channel(channel: &ChannelName) -> bool {
+    ![TEAM_CHANNEL, TOMBSTONE_CHANNEL, RECEIPT_CHANNEL].contains(&channel.as_str())
+}
+
 fn transport_of(addr: &Multiaddr) -> &'static str {
     if ble::is_ble(addr) {
         "ble"

@@ -360,6 +360,25 @@ impl ActiveTeam {
     }
 }
 
+/// Audit facts for a membership change: `member_added` for each key in `after`
+/// but not `before`, `member_removed` for the reverse (`proto/audit.md` §3).
+pub(crate) fn membership_changes(
+    before: &[[u8; 32]],
+    after: &[[u8; 32]],
+) -> Vec<crate::audit::Fact> {
+    use crate::audit::{peer_of, Event, Fact};
+    let fact = |event, key: &[u8; 32]| Fact {
+        peer: peer_of(key),
+        ..Fact::new(event)
+    };
+    let added = after.iter().filter(|k| !before.contains(k));
+    let removed = before.iter().filter(|k| !after.contains(k));
+    added
+        .map(|k| fact(Event::MemberAdded, k))
+        .chain(removed.map(|k| fact(Event::MemberRemoved, k)))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

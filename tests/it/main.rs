@@ -72,3 +72,7 @@ mod ble;
 
 /// Structured reports: METHANE and casualty updates, identifiable fields hidden.
 mod reports;
+
+/// The audit trail: chain verifies, no text in it, an edited record is named,
+/// export; member additions and removals in a team.
+mod audit;

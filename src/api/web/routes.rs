@@ -6,6 +6,7 @@ use super::error::HttpError;
 use super::{query, AppState, OPENAPI_JSON};
 use crate::api::export::ExportFormat;
 use crate::api::MessageView;
+use crate::audit::Via;
 use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use crate::gossip::priority::Priority;
 use crate::gossip::report::Redaction;
@@ -112,7 +113,7 @@ pub(super) fn view_for(node: &NodeHandle, env: &Envelope, now: u64) -> Option<Me
 }
 
 /// A readable, shown message by its id in a path.
-fn shown_message(node: &NodeHandle, id: &str) -> Result<(MessageId, MessageView), HttpError> {
+fn shown_message(node: &NodeHandle, id: &str) -> Result<(Envelope, MessageView), HttpError> {
     let parsed: MessageId = id
         .parse()
         .map_err(|_| HttpError::bad_request(format!("not a message id (64 hex): {id:?}")))?;
@@ -122,7 +123,7 @@ fn shown_message(node: &NodeHandle, id: &str) -> Result<(MessageId, MessageView)
         .filter(|e| is_shown(&e.channel))
         .ok_or_else(|| HttpError::no_message(id))?;
     let view = view_for(node, &env, now_ms()).ok_or_else(|| HttpError::no_message(id))?;
-    Ok((parsed, view))
+    Ok((env, view))
 }
 
 /// `GET /api/status`.
@@ -185,13 +186,14 @@ pub(super) async fn messages(
         .map_err(HttpError::bad_request)?;
     let channel = listed_channel(&s.node, &name).await?;
     let now = now_ms();
-    let views: Vec<MessageView> = s
-        .node
-        .read(&channel, limit)
-        .map_err(HttpError::store)?
-        .iter()
-        .filter_map(|m| view_for(&s.node, m, now))
-        .collect();
+    let msgs = s.node.read(&channel, limit).map_err(HttpError::store)?;
+    let mut views: Vec<MessageView> = Vec::with_capacity(msgs.len());
+    for m in &msgs {
+        if let Some(view) = view_for(&s.node, m, now) {
+            s.node.audit_read(m, Via::Web).await;
+            views.push(view);
+        }
+    }
     Ok(ok(&views))
 }
 
@@ -249,7 +251,8 @@ pub(super) async fn message(
     State(s): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, HttpError> {
-    let (_, view) = shown_message(&s.node, &id)?;
+    let (env, view) = shown_message(&s.node, &id)?;
+    s.node.audit_read(&env, Via::Web).await;
     Ok(ok(&view))
 }
 
@@ -269,10 +272,10 @@ pub(super) async fn transcribe(
     raw: Result<Bytes, BytesRejection>,
 ) -> Result<Response, HttpError> {
     let req: Transcribe = body(raw)?;
-    let (parsed, _) = shown_message(&s.node, &id)?;
+    let (env, _) = shown_message(&s.node, &id)?;
     let export = s
         .node
-        .transcribe(&parsed, req.format)
+        .transcribe(&env.id, req.format)
         .await
         .map_err(HttpError::publish)?;
     let ext = match req.format {
