@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 
 /// Domain separation for the record hash: a hash of anything else never equals a
 /// record hash.
-pub const DOMAIN: &[u8] = b"fieldmesh/audit/v1\n";
+pub const DOMAIN: &[u8] = b"fieldmesh/audit/v1";
 /// `prev` of the first record of a chain: 64 zeros.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 /// Longest line a record can take (the longest real one is about 420 bytes): a

@@ -124,3 +124,8 @@ fn seeds_decode() {
 fn report_body_inputs_keep_invariants() {
     replay("report_body", checks::report_body);
 }
+
+#[test]
+fn audit_log_inputs_keep_invariants() {
+    replay("audit_log", checks::audit_log);
+}

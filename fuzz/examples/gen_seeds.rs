@@ -365,6 +365,28 @@ fn main() -> anyhow::Result<()> {
         b"contents",
     )?;
     write(&dir, "vault", &vault)?;
+
+    // audit_log: the golden chain, the same with a torn last line, and a torn line
+    // followed by the restart's `started` record.
+    let dir = seeds.join("audit_log");
+    let chain = include_str!("../../proto/vectors/audit-v1.jsonl");
+    write(&dir, "chain", chain.as_bytes())?;
+    let lines: Vec<&str> = chain.lines().collect();
+    let whole: String = lines[..3].iter().map(|l| format!("{l}\n")).collect();
+    let torn = &lines[3][..lines[3].len() / 2];
+    write(&dir, "torn-tail", format!("{whole}{torn}").as_bytes())?;
+    let last: fieldmesh::audit::Record = serde_json::from_str(lines[2])?;
+    let restart = fieldmesh::audit::Record::chain(
+        &fieldmesh::audit::Fact::new(fieldmesh::audit::Event::Started),
+        3,
+        last.at_ms + 1,
+        &last.hash,
+    );
+    write(
+        &dir,
+        "torn-then-restart",
+        format!("{whole}{torn}\n{}\n", restart.to_line()).as_bytes(),
+    )?;
     Ok(())
 }
 

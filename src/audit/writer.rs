@@ -211,8 +211,10 @@ impl Writer {
         if resume.unterminated {
             file.write_all(b"\n")?;
         }
+        // A new file: make its directory entry durable too (Unix: a directory
+        // cannot be opened as a file on Windows).
+        #[cfg(unix)]
         if len == 0 {
-            // A new file: make its directory entry durable too.
             if let Some(dir) = path.parent() {
                 File::open(dir)?.sync_all()?;
             }

@@ -102,6 +102,7 @@ async fn running_head(data: &Path) -> Option<(PathBuf, Option<Head>)> {
 }
 
 async fn verify(data: &Path, file: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let given = file.is_some();
     let files = match file {
         Some(f) => vec![f],
         None => logs(data)?,
@@ -110,7 +111,15 @@ async fn verify(data: &Path, file: Option<PathBuf>, json: bool) -> anyhow::Resul
     let running = running_head(data).await;
     for path in files {
         let v = check(&path)?;
-        let same = |f: &Path| std::fs::canonicalize(f).ok() == std::fs::canonicalize(&path).ok();
+        // The node writes in this data dir: its file is ours if the names match (its
+        // path may be relative to the node's working directory, not ours).
+        let same = |f: &Path| {
+            if given {
+                std::fs::canonicalize(f).ok() == std::fs::canonicalize(&path).ok()
+            } else {
+                f.file_name() == path.file_name()
+            }
+        };
         if let Some((_, Some(head))) = running.as_ref().filter(|(f, _)| same(f)) {
             let holds = v
                 .records

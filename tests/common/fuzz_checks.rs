@@ -424,3 +424,47 @@ pub(crate) fn report_body(data: &[u8]) {
         }
     }
 }
+
+/// Audit log files (`proto/audit.md`): what `fieldmesh audit --verify` reads, a file
+/// anyone with access to the data dir may have edited. Never panics; an accepted
+/// file is a chain (seq from 0, each `prev` the hash before, each hash right) whose
+/// records re-serialise to a file that verifies to the same records; a refusal names
+/// a line of the input; a writer resuming on these bytes never panics.
+pub(crate) fn audit_log(data: &[u8]) {
+    use fieldmesh::audit::verify::{parse_line, resume_from_tail};
+    use fieldmesh::audit::{verify, GENESIS};
+    let lines = data.split(|b| *b == b'\n').count();
+    match verify(data) {
+        Ok(v) => {
+            let mut prev = GENESIS.to_owned();
+            for (i, r) in v.records.iter().enumerate() {
+                assert_eq!(r.seq, i as u64);
+                assert_eq!(r.prev, prev);
+                assert_eq!(r.computed_hash(), r.hash);
+                assert_eq!(parse_line(r.to_line().as_bytes()).as_ref(), Some(r));
+                prev.clone_from(&r.hash);
+            }
+            let rebuilt: String = v.records.iter().map(|r| r.to_line() + "\n").collect();
+            assert_eq!(verify(rebuilt.as_bytes()).unwrap().records, v.records);
+            for t in &v.torn {
+                assert!(
+                    (1..=lines).contains(&t.line),
+                    "torn line {} of {lines}",
+                    t.line
+                );
+            }
+        }
+        Err(b) => {
+            assert!(
+                (1..=lines).contains(&b.line()),
+                "line {} of {lines}",
+                b.line()
+            );
+            drop(b.to_string());
+        }
+    }
+    let resume = resume_from_tail(data);
+    if let Some(last) = resume.last {
+        assert_eq!(parse_line(last.to_line().as_bytes()), Some(last));
+    }
+}
