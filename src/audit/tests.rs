@@ -198,6 +198,29 @@ fn a_torn_line_followed_by_a_restart_verifies() {
 }
 
 #[test]
+fn junk_is_not_passed_off_as_a_torn_line() {
+    // A terminated last line is no crash: the newline goes out with the record.
+    let mut file = VECTOR.to_owned();
+    file.push_str("{\"seq\":6,\"at\n");
+    assert_eq!(
+        verify(file.as_bytes()).unwrap_err(),
+        Broken::NotARecord {
+            line: 7,
+            expected: 6
+        }
+    );
+    // Something that is no start of a record, even before a restart.
+    let file = format!("not a record\n{VECTOR}");
+    assert_eq!(
+        verify(file.as_bytes()).unwrap_err(),
+        Broken::NotARecord {
+            line: 1,
+            expected: 0
+        }
+    );
+}
+
+#[test]
 fn a_chain_not_starting_at_genesis_is_refused() {
     let records = chain(&vector_facts());
     let file = file_of(&records[2..]);
@@ -240,6 +263,34 @@ async fn the_writer_chains_across_restarts_and_counts_nothing_dropped() {
     use Event::*;
     assert_eq!(events, [Started, Sent, Expired, Started, Sent, Expired]);
     assert_eq!(v.records[0].peer.as_deref(), Some(me.to_string().as_str()));
+}
+
+#[tokio::test]
+async fn records_lost_to_a_full_queue_are_counted_on_the_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DRILL_FILE);
+    let stop = tokio_util::sync::CancellationToken::new();
+    // A queue of 2, and the writer gets no turn until the test awaits: `started`
+    // and one `sent` fit, the other four do not.
+    let (log, task) =
+        AuditLog::open_with(&path, &libp2p::PeerId::random(), stop.clone(), 2).unwrap();
+    for n in 0..5u8 {
+        log.record(Fact {
+            message: Some(id(n)),
+            ..Fact::new(Event::Sent)
+        });
+    }
+    stop.cancel();
+    task.await.unwrap();
+    let v = verify(&std::fs::read(&path).unwrap()).unwrap();
+    let dropped: Vec<&Record> = v
+        .records
+        .iter()
+        .filter(|r| r.event == Event::Dropped)
+        .collect();
+    assert_eq!(dropped.len(), 1);
+    assert_eq!(dropped[0].count, Some(4));
+    assert_eq!(v.records.len(), 3);
 }
 
 #[tokio::test]

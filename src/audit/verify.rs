@@ -1,9 +1,10 @@
-//! Checking an audit file (`proto/audit.md` §5): every line a record, numbered
+//! Checking an audit file (`proto/audit.md` §6): every line a record, numbered
 //! from 0 without gaps, each `prev` the hash before it, each `hash` what its
 //! content hashes to. A torn line — a crash in the middle of a write — is told
-//! apart from tampering: it may only be the last line, or the line right before
-//! the `started` record of the next run. Pure, for outside bytes: never panics,
-//! refuses over-long lines before parsing them.
+//! apart from tampering: it must look like the start of a record and be either
+//! the unterminated last line or the line right before the `started` record of
+//! the next run. Pure, for outside bytes: never panics, refuses over-long lines
+//! before parsing them.
 
 use super::{Event, Record, GENESIS, MAX_LINE_BYTES};
 
@@ -93,8 +94,20 @@ pub fn parse_line(line: &[u8]) -> Option<Record> {
     serde_json::from_slice(line).ok()
 }
 
+/// Whether `line` can be what a crash left of a record: a non-empty prefix of a
+/// record line (every record line starts with `{"seq":`), no longer than one.
+fn could_be_torn(line: &[u8]) -> bool {
+    const START: &[u8] = b"{\"seq\":";
+    !line.is_empty()
+        && line.len() <= MAX_LINE_BYTES
+        && (line.starts_with(START) || START.starts_with(line))
+}
+
 /// Verifies a whole audit file.
 pub fn verify(file: &[u8]) -> Result<Verified, Broken> {
+    // A crash cuts a record short before its newline (each record and its newline
+    // go out in one write), so a torn last line leaves the file unterminated.
+    let terminated = file.ends_with(b"\n");
     let mut lines: Vec<&[u8]> = file.split(|b| *b == b'\n').collect();
     // A file ending in a newline splits into a last empty piece: no line.
     if lines.last().is_some_and(|l| l.is_empty()) {
@@ -110,12 +123,12 @@ pub fn verify(file: &[u8]) -> Result<Verified, Broken> {
     for (i, rec) in parsed.iter().enumerate() {
         let line = i + 1;
         let Some(rec) = rec else {
-            let next_is_restart = match parsed.get(i + 1) {
-                None => true,
+            let explained = match parsed.get(i + 1) {
+                None => !terminated,
                 Some(Some(next)) => next.event == Event::Started,
                 Some(None) => false,
             };
-            if !next_is_restart {
+            if !explained || !could_be_torn(lines[i]) {
                 return Err(Broken::NotARecord { line, expected });
             }
             out.torn.push(Torn {

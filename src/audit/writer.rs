@@ -68,8 +68,18 @@ impl AuditLog {
         me: &libp2p::PeerId,
         shutdown: CancellationToken,
     ) -> std::io::Result<(AuditLog, JoinHandle<()>)> {
+        Self::open_with(path, me, shutdown, AUDIT_CHANNEL_CAPACITY)
+    }
+
+    /// [`AuditLog::open`] with a queue of `capacity` records.
+    pub(super) fn open_with(
+        path: &Path,
+        me: &libp2p::PeerId,
+        shutdown: CancellationToken,
+        capacity: usize,
+    ) -> std::io::Result<(AuditLog, JoinHandle<()>)> {
         let writer = Writer::open(path)?;
-        let (tx, rx) = mpsc::channel(AUDIT_CHANNEL_CAPACITY);
+        let (tx, rx) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
             path: path.to_owned(),
             dropped: AtomicU64::new(0),

@@ -122,6 +122,18 @@ async fn the_audit_trail_verifies_holds_no_text_and_names_an_edited_record() {
     assert_eq!(read["via"], "control");
     wait_record(&b.data, "transcribed", Some(&first), Some(a_id)).await;
     wait_record(&b.data, "deleted", Some(&first), Some(b_id)).await;
+    // A page load of the channel through the web API is a read too.
+    let web = crate::web::client::Web::of(&a);
+    let page = web.call("GET", "/api/channels/triage/messages", None).await;
+    assert_eq!(page.status, 200);
+    wait_until(TEN_SECS, "a read record via web at A", || async {
+        let all = records(&a.data);
+        all.iter()
+            .any(|r| r["event"] == "read" && r["message"] == second.as_str() && r["via"] == "web")
+            .then_some(())
+            .ok_or_else(|| format!("events so far: {:?}", events(&all)))
+    })
+    .await;
     let shown = records(&b.data)
         .iter()
         .filter(|r| r["event"] == "read" && r["message"] == first.as_str())
