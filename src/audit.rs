@@ -62,6 +62,10 @@ pub enum Event {
     MemberRemoved,
     /// `count` audit records were lost because the writer's queue was full.
     Dropped,
+    /// At start the file did not hold the record the store's sealed anchor names
+    /// (`count`: its seq): the log was cut short or rewritten while the node was
+    /// stopped. [`verify`] refuses a log holding one.
+    AnchorMismatch,
 }
 
 /// What a record says, before it is numbered and chained.

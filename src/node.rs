@@ -200,11 +200,16 @@ impl Node {
         replay_team_records(&team, &store);
         let (audit, audit_task) = match &config.audit_log {
             Some(path) => {
-                let (log, task) = AuditLog::open(path, &identity.peer_id(), shutdown.clone())
-                    .map_err(|source| SpawnError::Audit {
-                        path: path.clone(),
-                        source,
-                    })?;
+                let (log, task) = AuditLog::open(
+                    path,
+                    &identity.peer_id(),
+                    Some(store.clone()),
+                    shutdown.clone(),
+                )
+                .map_err(|source| SpawnError::Audit {
+                    path: path.clone(),
+                    source,
+                })?;
                 (Some(log), Some(task))
             }
             None => (None, None),

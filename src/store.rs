@@ -4,6 +4,7 @@
 //! message id as associated data); the indexes hold ids, times, channel names and
 //! priorities in clear. On-disk layout: `proto/store.md`.
 
+mod anchor;
 mod capacity;
 mod sweep;
 

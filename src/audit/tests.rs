@@ -247,7 +247,7 @@ async fn the_writer_chains_across_restarts_and_counts_nothing_dropped() {
     let me = libp2p::PeerId::random();
     for run in 0..2u8 {
         let stop = tokio_util::sync::CancellationToken::new();
-        let (log, task) = AuditLog::open(&path, &me, stop.clone()).unwrap();
+        let (log, task) = AuditLog::open(&path, &me, None, stop.clone()).unwrap();
         log.record(Fact {
             message: Some(id(run)),
             ..Fact::new(Event::Sent)
@@ -273,7 +273,7 @@ async fn records_lost_to_a_full_queue_are_counted_on_the_record() {
     // A queue of 2, and the writer gets no turn until the test awaits: `started`
     // and one `sent` fit, the other four do not.
     let (log, task) =
-        AuditLog::open_with(&path, &libp2p::PeerId::random(), stop.clone(), 2).unwrap();
+        AuditLog::open_with(&path, &libp2p::PeerId::random(), None, stop.clone(), 2).unwrap();
     for n in 0..5u8 {
         log.record(Fact {
             message: Some(id(n)),
@@ -302,7 +302,7 @@ async fn the_writer_resumes_after_a_torn_line() {
     file.push_str("{\"seq\":3,\"at_");
     std::fs::write(&path, file).unwrap();
     let stop = tokio_util::sync::CancellationToken::new();
-    let (log, task) = AuditLog::open(&path, &libp2p::PeerId::random(), stop.clone()).unwrap();
+    let (log, task) = AuditLog::open(&path, &libp2p::PeerId::random(), None, stop.clone()).unwrap();
     stop.cancel();
     task.await.unwrap();
     let v = verify(&std::fs::read(&path).unwrap()).unwrap();
@@ -319,9 +319,63 @@ async fn the_log_file_is_private() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DRILL_FILE);
     let stop = tokio_util::sync::CancellationToken::new();
-    let (_log, task) = AuditLog::open(&path, &libp2p::PeerId::random(), stop.clone()).unwrap();
+    let (_log, task) =
+        AuditLog::open(&path, &libp2p::PeerId::random(), None, stop.clone()).unwrap();
     stop.cancel();
     task.await.unwrap();
     let mode = std::fs::metadata(&path).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test]
+async fn a_log_cut_short_while_the_node_was_stopped_is_found_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DRILL_FILE);
+    let key = crate::crypto::at_rest::Key::from_bytes([7; 32]);
+    let store = crate::store::Store::open(&dir.path().join("store"), key).unwrap();
+    let me = libp2p::PeerId::random();
+    let run = |n: u8| {
+        let (path, store) = (path.clone(), store.clone());
+        async move {
+            let stop = tokio_util::sync::CancellationToken::new();
+            let (log, task) = AuditLog::open(&path, &me, Some(store), stop.clone()).unwrap();
+            log.record(Fact {
+                message: Some(id(n)),
+                ..Fact::new(Event::Sent)
+            });
+            stop.cancel();
+            task.await.unwrap();
+        }
+    };
+    // Two clean runs: the anchor follows the file, nothing is reported.
+    run(1).await;
+    run(2).await;
+    assert_eq!(store.audit_anchor().unwrap().unwrap().0, 3);
+    assert_eq!(
+        verify(&std::fs::read(&path).unwrap())
+            .unwrap()
+            .records
+            .len(),
+        4
+    );
+    // The last record is cut off while the node is stopped: a valid chain, but the
+    // next start finds the anchored record gone and says so in the chain.
+    let file = std::fs::read_to_string(&path).unwrap();
+    let cut: String = file.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&path, &cut).unwrap();
+    assert!(
+        verify(cut.as_bytes()).is_ok(),
+        "a cut tail alone still verifies"
+    );
+    run(3).await;
+    let err = verify(&std::fs::read(&path).unwrap()).unwrap_err();
+    assert_eq!(
+        err,
+        Broken::Cut {
+            line: 5,
+            seq: 4,
+            anchor: 3
+        }
+    );
+    assert!(err.to_string().contains("cut short or rewritten"), "{err}");
 }

@@ -71,6 +71,20 @@ pub enum Broken {
         /// Its seq.
         seq: u64,
     },
+    /// The node found the log cut short or rewritten when it started (an
+    /// `anchor_mismatch` record).
+    #[error(
+        "line {line}, seq {seq}: the node found this log cut short or rewritten when it \
+         started (its store's sealed anchor named seq {anchor})"
+    )]
+    Cut {
+        /// 1-based line number of the `anchor_mismatch` record.
+        line: usize,
+        /// Its seq.
+        seq: u64,
+        /// The seq the anchor named (the log had reached it).
+        anchor: u64,
+    },
 }
 
 impl Broken {
@@ -80,7 +94,8 @@ impl Broken {
             Broken::NotARecord { line, .. }
             | Broken::Sequence { line, .. }
             | Broken::Prev { line, .. }
-            | Broken::Hash { line, .. } => *line,
+            | Broken::Hash { line, .. }
+            | Broken::Cut { line, .. } => *line,
         }
     }
 }
@@ -149,6 +164,13 @@ pub fn verify(file: &[u8]) -> Result<Verified, Broken> {
         }
         if rec.computed_hash() != rec.hash {
             return Err(Broken::Hash { line, seq: rec.seq });
+        }
+        if rec.event == Event::AnchorMismatch {
+            return Err(Broken::Cut {
+                line,
+                seq: rec.seq,
+                anchor: rec.count.unwrap_or(0),
+            });
         }
         prev.clone_from(&rec.hash);
         expected = rec.seq.saturating_add(1);

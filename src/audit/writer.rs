@@ -7,7 +7,7 @@
 
 use super::verify::resume_from_tail;
 use super::{Event, Fact, Record, GENESIS, MAX_LINE_BYTES};
-use crate::store::now_ms;
+use crate::store::{now_ms, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -63,22 +63,28 @@ impl AuditLog {
     /// Opens (or creates, mode 0600) the log at `path`, resumes its chain and starts
     /// the writer, which first appends a `started` record for `me`. The writer
     /// stops once `shutdown` is cancelled and what was queued is written.
+    ///
+    /// With a `store`, the newest record is also kept there as a sealed anchor
+    /// (`Store::set_audit_anchor`), and at start the file must still hold the
+    /// record it names; if not, an `anchor_mismatch` record follows `started`.
     pub fn open(
         path: &Path,
         me: &libp2p::PeerId,
+        store: Option<Store>,
         shutdown: CancellationToken,
     ) -> std::io::Result<(AuditLog, JoinHandle<()>)> {
-        Self::open_with(path, me, shutdown, AUDIT_CHANNEL_CAPACITY)
+        Self::open_with(path, me, store, shutdown, AUDIT_CHANNEL_CAPACITY)
     }
 
     /// [`AuditLog::open`] with a queue of `capacity` records.
     pub(super) fn open_with(
         path: &Path,
         me: &libp2p::PeerId,
+        store: Option<Store>,
         shutdown: CancellationToken,
         capacity: usize,
     ) -> std::io::Result<(AuditLog, JoinHandle<()>)> {
-        let writer = Writer::open(path)?;
+        let (writer, mismatch) = Writer::open(path, store)?;
         let (tx, rx) = mpsc::channel(capacity);
         let shared = Arc::new(Shared {
             path: path.to_owned(),
@@ -91,6 +97,9 @@ impl AuditLog {
             peer: Some(me.to_string()),
             ..Fact::new(Event::Started)
         });
+        if let Some(anchor_seq) = mismatch {
+            log.record(Fact::counting(Event::AnchorMismatch, anchor_seq));
+        }
         let task = tokio::spawn(run(writer, rx, log.shared.clone(), shutdown));
         Ok((log, task))
     }
@@ -195,11 +204,14 @@ struct Writer {
     file: File,
     next_seq: u64,
     prev: String,
+    /// Where the anchor is kept (`None`: in-process nodes without a log check).
+    store: Option<Store>,
 }
 
 impl Writer {
-    /// Opens for appending and resumes after the last record (`proto/audit.md` §4).
-    fn open(path: &Path) -> std::io::Result<Writer> {
+    /// Opens for appending and resumes after the last record (`proto/audit.md` §5).
+    /// Also returns the anchor's seq if the file does not hold the record it names.
+    fn open(path: &Path, store: Option<Store>) -> std::io::Result<(Writer, Option<u64>)> {
         let mut opts = OpenOptions::new();
         opts.read(true).append(true).create(true);
         #[cfg(unix)]
@@ -229,6 +241,35 @@ impl Writer {
                 File::open(dir)?.sync_all()?;
             }
         }
+        let anchor = match store.as_ref().map(Store::audit_anchor) {
+            Some(Ok(a)) => a,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read the audit anchor; not checked");
+                None
+            }
+            None => None,
+        };
+        let mismatch = match (&anchor, &resume.last) {
+            (None, _) => None,
+            (Some((seq, hash)), Some(last)) if last.seq == *seq && last.hash == *hash => None,
+            // Records written after the anchor (a crash before it was updated):
+            // look the anchored record up in the whole file.
+            (Some((seq, hash)), Some(last)) if last.seq > *seq => {
+                file.seek(SeekFrom::Start(0))?;
+                let mut all = Vec::new();
+                file.read_to_end(&mut all)?;
+                let held = all
+                    .split(|b| *b == b'\n')
+                    .filter_map(super::verify::parse_line)
+                    .any(|r| r.seq == *seq && r.hash == *hash);
+                (!held).then_some(*seq)
+            }
+            (Some((seq, _)), _) => Some(*seq),
+        };
+        if let Some(seq) = mismatch {
+            tracing::error!(path = %path.display(), anchor_seq = seq,
+                "audit log does not hold the record its anchor names: cut short or rewritten");
+        }
         let (next_seq, prev) = match resume.last {
             Some(r) => (r.seq.saturating_add(1), r.hash),
             None if len > 0 && !resume.torn => {
@@ -238,11 +279,15 @@ impl Writer {
             }
             None => (0, GENESIS.to_owned()),
         };
-        Ok(Writer {
-            file,
-            next_seq,
-            prev,
-        })
+        Ok((
+            Writer {
+                file,
+                next_seq,
+                prev,
+                store,
+            },
+            mismatch,
+        ))
     }
 
     fn head(&self) -> Option<Head> {
@@ -267,6 +312,14 @@ impl Writer {
         }
         self.file.write_all(out.as_bytes())?;
         self.file.sync_data()?;
+        // The anchor follows the file, never leads it: a crash in between leaves it
+        // behind, which the next start tells apart from a cut (see `open`).
+        if let Some(store) = &self.store {
+            match store.set_audit_anchor(seq.saturating_sub(1), &prev) {
+                Ok(()) | Err(StoreError::Locked) => {}
+                Err(e) => tracing::warn!(error = %e, "audit anchor not updated"),
+            }
+        }
         self.next_seq = seq;
         self.prev = prev;
         self.head()
