@@ -2,6 +2,7 @@
 //! returns a Clone [`NodeHandle`], the public async API used by the control socket,
 //! the CLI and tests.
 
+mod audit;
 mod behaviour;
 mod bluetooth;
 mod command;
@@ -13,7 +14,7 @@ pub mod team_state;
 
 pub use command::{MeshView, NodeEvent, PeerView, StatusView};
 
-use crate::audit::{AuditLog, Event, Fact, Via};
+use crate::audit::{AuditLog, Event, Fact};
 use crate::config::NodeConfig;
 use crate::gossip::direct;
 use crate::gossip::envelope::MessageId;
@@ -198,22 +199,7 @@ impl Node {
         let team: SharedTeam = Arc::new(RwLock::new(team));
         // Replaying rebuilds what was known before the restart: no audit records.
         replay_team_records(&team, &store);
-        let (audit, audit_task) = match &config.audit_log {
-            Some(path) => {
-                let (log, task) = AuditLog::open(
-                    path,
-                    &identity.peer_id(),
-                    Some(store.clone()),
-                    shutdown.clone(),
-                )
-                .map_err(|source| SpawnError::Audit {
-                    path: path.clone(),
-                    source,
-                })?;
-                (Some(log), Some(task))
-            }
-            None => (None, None),
-        };
+        let (audit, audit_task) = audit::open(&config, &identity, &store, &shutdown)?;
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_CHANNEL_CAPACITY);
         let (events_tx, _) = broadcast::channel(EVENT_CHANNEL_CAPACITY);
         let (mut event_loop, listen) = event_loop::EventLoop::start(
@@ -667,32 +653,6 @@ impl NodeHandle {
     /// Unexpired messages of a channel, oldest first.
     pub fn read(&self, channel: &ChannelName, limit: usize) -> Result<Vec<Envelope>, StoreError> {
         self.store.read_channel(channel, now_ms(), limit)
-    }
-
-    /// Puts on the audit record that `env` was shown to this node's user through
-    /// `via` (one `read` record per message shown; `proto/audit.md` §3). Waits for
-    /// room in the writer's queue rather than leaving a read off the record.
-    pub async fn audit_read(&self, env: &Envelope, via: Via) {
-        if let Some(a) = &self.audit {
-            a.record_wait(Fact {
-                via: Some(via),
-                ..Fact::about(Event::Read, env)
-            })
-            .await;
-        }
-    }
-
-    /// The audit log's file and newest durable record (`None` when the node keeps
-    /// no log).
-    pub fn audit_head(&self) -> Option<(&std::path::Path, Option<crate::audit::Head>)> {
-        self.audit.as_ref().map(|a| (a.path(), a.head()))
-    }
-
-    /// Queues facts for the audit log without waiting (called under the team lock).
-    fn audit_all(&self, facts: Vec<Fact>) {
-        if let Some(a) = &self.audit {
-            facts.into_iter().for_each(|f| a.record(f));
-        }
     }
 
     /// The stored message `id` if it is held here and unexpired.
