@@ -103,6 +103,12 @@ pub enum Op {
         /// The member's peer id.
         peer: String,
     },
+    /// Order the node's team to stand down at `at_ms` (admin only): every device
+    /// then deletes the team's messages and keys.
+    TeamStandDown {
+        /// Stand-down time, Unix ms.
+        at_ms: u64,
+    },
     /// Revoke a lost device: remove it, rotate the key and publish a signed
     /// revocation; with `wipe`, the device deletes the team's data if it gets it.
     TeamRevoke {

@@ -246,6 +246,11 @@ enum TeamCmd {
         /// How long the code may be used, e.g. 2h (default 24h).
         #[arg(long, value_parser = humantime::parse_duration, default_value = "24h")]
         expires: Duration,
+        /// Bind the invite to an incident that ends this long from now: the running
+        /// node orders the team to stand down then (as `team stand-down --in`), and
+        /// the code expires by then at the latest.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        stand_down: Option<Duration>,
         #[command(flatten)]
         passphrase: PassphraseArgs,
     },
@@ -266,6 +271,13 @@ enum TeamCmd {
     Remove {
         /// The member's peer id.
         peer: String,
+    },
+    /// Admin, on the running node: the incident is over at the given time; every
+    /// device then deletes the team's messages and keys (exports stay).
+    StandDown {
+        /// How long from now, e.g. 30m, 4h.
+        #[arg(long = "in", value_parser = humantime::parse_duration)]
+        after: Duration,
     },
     /// Admin, on the running node: revoke a lost or stolen device (remove it and
     /// rotate the key, plus a signed revocation).
@@ -826,10 +838,15 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
         TeamCmd::Invite {
             team,
             expires,
+            stand_down,
             passphrase,
         } => {
-            let expires_at =
+            let mut expires_at =
                 now_ms().saturating_add(u64::try_from(expires.as_millis()).unwrap_or(u64::MAX));
+            if let Some(after) = stand_down {
+                let at_ms = stand_down_order(data, after).await?;
+                expires_at = expires_at.min(at_ms);
+            }
             // A node running in this team knows its newest key (after rotations):
             // ask it first; otherwise use the key kept in the vault.
             let running = match Client::connect(data, &data.join(config::CONTROL_SOCKET)).await {
@@ -929,6 +946,18 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
                 println!("removed; team key rotated");
             }
         }
+        TeamCmd::StandDown { after } => {
+            let at_ms = stand_down_order(data, after).await?;
+            if json {
+                println!("{}", serde_json::json!({"stand_down_at_ms": at_ms}));
+            } else {
+                let at = std::time::UNIX_EPOCH + Duration::from_millis(at_ms);
+                println!(
+                    "the team stands down at {}: every device then deletes its messages and keys",
+                    humantime::format_rfc3339_seconds(at)
+                );
+            }
+        }
         TeamCmd::RevokeDevice { peer, wipe } => {
             let res = connect(data)
                 .await?
@@ -944,6 +973,16 @@ async fn team(data: &Path, cmd: TeamCmd, json: bool) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks the running node to order a stand-down `after` from now; the time, Unix ms.
+async fn stand_down_order(data: &Path, after: Duration) -> anyhow::Result<u64> {
+    let at_ms = now_ms().saturating_add(u64::try_from(after.as_millis()).unwrap_or(u64::MAX));
+    connect(data)
+        .await?
+        .request(Op::TeamStandDown { at_ms })
+        .await?;
+    Ok(at_ms)
 }
 
 fn ttl_ms(ttl: Option<Duration>) -> Option<u64> {
@@ -1225,40 +1264,58 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     tracing::info!(peer = %node.peer_id(), "node ready");
 
     let wipe = tokio::select! {
-        r = stopped => { r?; false }
-        () = wipe_ordered(node.clone()) => true,
+        r = stopped => { r?; None }
+        why = wipe_ordered(node.clone()) => Some(why),
     };
     tracing::info!("shutting down");
     shutdown.cancel();
     control.wait().await;
     task.await.context("node task panicked")?;
     match (wipe, team_id) {
-        (true, Some(id)) => {
+        (Some(why), Some(id)) => {
             // The store is closed: delete it, then the team's entry (and keys) in the vault.
             std::fs::remove_dir_all(&store_dir)
                 .with_context(|| format!("cannot delete {}", store_dir.display()))?;
             let mut vault = Identity::unlock(data, &passphrase)?;
             vault.teams.retain(|t| t.id != id.0);
             vault.save(data)?;
-            bail!("this device was revoked from team {team} by its admin: the team's messages and keys were deleted from {}", data.display())
+            bail!(
+                "{why}: the team's messages and keys were deleted from {} (exports are kept)",
+                data.display()
+            )
         }
         _ => Ok(()),
     }
 }
 
-/// Resolves when the team's admin revoked this device with a wipe (at start, from
-/// the stored records, or later from the mesh); a revocation without a wipe only
+/// Resolves, with the reason, when the team's data must go: the admin revoked this
+/// device with a wipe, or the team's stand-down time has come (known at start from
+/// the stored records, or later from the mesh). A revocation without a wipe only
 /// cuts the device off, which the roster already does.
-async fn wipe_ordered(node: fieldmesh::node::NodeHandle) {
+async fn wipe_ordered(node: fieldmesh::node::NodeHandle) -> String {
     let mut events = node.events();
     loop {
         if node.revoked() == Some(true) {
-            return;
+            return "this device was revoked from its team by the admin".into();
         }
-        match events.recv().await {
-            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => {
-                std::future::pending::<()>().await
+        let until_stand_down = node
+            .stand_down_at()
+            .map(|at| Duration::from_millis(at.saturating_sub(now_ms())));
+        if until_stand_down == Some(Duration::ZERO) {
+            return "the team stood down (end of the incident)".into();
+        }
+        let stand_down = async {
+            match until_stand_down {
+                Some(d) => tokio::time::sleep(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stand_down => {}
+            ev = events.recv() => {
+                if let Err(tokio::sync::broadcast::error::RecvError::Closed) = ev {
+                    std::future::pending::<()>().await;
+                }
             }
         }
     }

@@ -430,6 +430,25 @@ impl NodeHandle {
         self.publish_admin_records(records).await
     }
 
+    /// Admin only: orders the team to stand down at `at_ms`: every device then
+    /// deletes the team's messages and keys (`proto/team.md` §11a).
+    pub async fn team_stand_down(&self, at_ms: u64) -> Result<(), PublishError> {
+        let order = match self.team.read().unwrap_or_else(|p| p.into_inner()).as_ref() {
+            Some(t) => t.order(crate::team::OrderKind::StandDown { at_ms }, now_ms())?,
+            None => return Err(PublishError::NoTeam),
+        };
+        self.publish_team_record(order).await.map(|_| ())
+    }
+
+    /// When the team stands down (Unix ms), if the admin ordered it.
+    pub fn stand_down_at(&self) -> Option<u64> {
+        self.team
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(ActiveTeam::stand_down_at)
+    }
+
     /// `Some(wipe)` once the admin revoked this device (see [`NodeEvent::Revoked`]).
     pub fn revoked(&self) -> Option<bool> {
         self.team

@@ -15,8 +15,8 @@
 mod body;
 mod invite;
 mod keys;
+mod order;
 mod record;
-mod revocation;
 mod roster;
 
 pub use body::{
@@ -24,10 +24,10 @@ pub use body::{
 };
 pub use invite::{qr_text, Invite, InviteError, JoinCert, CODE_PREFIX, MAX_CODE_LEN};
 pub use keys::{KeyBox, KeyUpdate};
+pub use order::{Order, OrderKind, SignedOrder};
 pub use record::{
-    record_kind, RecordKind, INVITE_DOMAIN, JOIN_DOMAIN, KEYS_DOMAIN, REVOKE_DOMAIN, ROSTER_DOMAIN,
+    record_kind, RecordKind, INVITE_DOMAIN, JOIN_DOMAIN, KEYS_DOMAIN, ORDER_DOMAIN, ROSTER_DOMAIN,
 };
-pub use revocation::{Revocation, SignedRevocation};
 pub use roster::{Membership, Roster, SignedRoster};
 
 use crate::crypto::CryptoError;

@@ -298,20 +298,24 @@ fn main() -> anyhow::Result<()> {
     let receipt = Receipt::new(&[MessageId([0x12; 32]), MessageId([0x40; 32])]);
     write(&dir, "receipt", &[&[1u8], &receipt.encode()[..]].concat())?;
     let admin = ed25519::Keypair::from(ed25519::SecretKey::try_from_bytes([5u8; 32])?);
-    let revocation = team::SignedRevocation::sign(
-        team::Revocation {
+    for (name, kind) in [
+        (
+            "order-revoke",
+            team::OrderKind::Revoke {
+                member: [9; 32],
+                wipe: true,
+            },
+        ),
+        ("order-stand-down", team::OrderKind::StandDown { at_ms: NOW }),
+    ] {
+        let order = team::Order {
             team: team::TeamId([3; 16]),
-            member: [9; 32],
-            wipe: true,
             issued_at_ms: NOW,
-        },
-        &admin,
-    );
-    write(
-        &dir,
-        "revocation",
-        &[&[6u8], &revocation.encode()[..]].concat(),
-    )?;
+            kind,
+        };
+        let signed = team::SignedOrder::sign(order, &admin);
+        write(&dir, name, &[&[6u8], &signed.encode()[..]].concat())?;
+    }
 
     // dm_open: DMs sealed by the checks' fixed author to their fixed recipient.
     let public = |seed: [u8; 32]| -> anyhow::Result<[u8; 32]> {

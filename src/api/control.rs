@@ -393,6 +393,10 @@ async fn handle(node: &NodeHandle, op: Op) -> Result<serde_json::Value, ApiError
                 .map_err(publish_error)?;
             json(Ok(serde_json::json!({"removed": peer})))
         }
+        Op::TeamStandDown { at_ms } => {
+            node.team_stand_down(at_ms).await.map_err(publish_error)?;
+            json(Ok(serde_json::json!({"stand_down_at_ms": at_ms})))
+        }
         Op::TeamRevoke { peer, wipe } => {
             node.team_revoke(&peer_id(&peer)?, wipe)
                 .await

@@ -8,8 +8,8 @@ use crate::crypto::dm::seed_of;
 use crate::gossip::TeamTag;
 use crate::identity::TeamEntry;
 use crate::team::{
-    decrypt_body, encrypt_body, record_kind, JoinCert, KeyUpdate, Membership, RecordKind, Roster,
-    SignedRevocation, SignedRoster, TeamError, TeamId, TeamKey,
+    decrypt_body, encrypt_body, record_kind, JoinCert, KeyUpdate, Membership, OrderKind,
+    RecordKind, Roster, SignedOrder, SignedRoster, TeamError, TeamId, TeamKey,
 };
 use libp2p::identity::ed25519;
 
@@ -38,6 +38,8 @@ pub struct ActiveTeam {
     join_cert: Vec<u8>,
     /// Set when the admin revoked this device: `Some(wipe)`.
     revoked_me: Option<bool>,
+    /// The newest stand-down order: (issued, stand-down time), Unix ms.
+    stand_down: Option<(u64, u64)>,
 }
 
 /// What applying a team record changed.
@@ -65,6 +67,7 @@ impl ActiveTeam {
             early_certs: Vec::new(),
             join_cert: entry.join_cert.clone(),
             revoked_me: None,
+            stand_down: None,
         }
     }
 
@@ -217,17 +220,30 @@ impl ActiveTeam {
                     Err(e) => Err(e),
                 }
             }
-            Some(RecordKind::Revocation) => {
-                let signed = SignedRevocation::decode(body)?;
-                if signed.revocation.team != self.id {
+            Some(RecordKind::Order) => {
+                let signed = SignedOrder::decode(body)?;
+                if signed.order.team != self.id {
                     return Err(TeamError::WrongTeam);
                 }
                 signed.verify(&self.admin)?;
-                let r = signed.revocation;
-                if r.member != self.me.public().to_bytes() || self.revoked_me >= Some(r.wipe) {
-                    return Ok(Applied::Nothing);
+                let order = signed.order;
+                match order.kind {
+                    OrderKind::Revoke { member, wipe } => {
+                        if member != self.me.public().to_bytes() || self.revoked_me >= Some(wipe) {
+                            return Ok(Applied::Nothing);
+                        }
+                        self.revoked_me = Some(wipe);
+                    }
+                    OrderKind::StandDown { at_ms } => {
+                        if self
+                            .stand_down
+                            .is_some_and(|(issued, _)| issued >= order.issued_at_ms)
+                        {
+                            return Ok(Applied::Nothing);
+                        }
+                        self.stand_down = Some((order.issued_at_ms, at_ms));
+                    }
                 }
-                self.revoked_me = Some(r.wipe);
                 Ok(Applied::Changed)
             }
             Some(RecordKind::Invite) | None => Err(TeamError::Malformed),
@@ -250,14 +266,26 @@ impl ActiveTeam {
         now_ms: u64,
     ) -> Result<Vec<Vec<u8>>, TeamError> {
         let mut records = self.remove(member, now_ms)?;
-        let revocation = crate::team::Revocation {
-            team: self.id,
-            member,
-            wipe,
-            issued_at_ms: now_ms,
-        };
-        records.push(SignedRevocation::sign(revocation, &self.me).encode());
+        records.push(self.order(OrderKind::Revoke { member, wipe }, now_ms)?);
         Ok(records)
+    }
+
+    /// When the team stands down (Unix ms), by the newest order from the admin.
+    pub fn stand_down_at(&self) -> Option<u64> {
+        self.stand_down.map(|(_, at)| at)
+    }
+
+    /// Admin only: an order signed now (the caller publishes and applies it).
+    pub fn order(&self, kind: OrderKind, now_ms: u64) -> Result<Vec<u8>, TeamError> {
+        if !self.is_admin() {
+            return Err(TeamError::NotAdmin);
+        }
+        let order = crate::team::Order {
+            team: self.id,
+            issued_at_ms: now_ms,
+            kind,
+        };
+        Ok(SignedOrder::sign(order, &self.me).encode())
     }
 
     fn key_of(&self, epoch: u32) -> Option<[u8; 32]> {
@@ -431,6 +459,45 @@ mod tests {
         assert!(!live.keeps_mode("triage", &me, &marked));
         // A body it cannot open is not judged.
         assert!(exercise.keeps_mode("triage", &me, b"not sealed"));
+    }
+
+    #[test]
+    fn only_the_admin_orders_and_the_newest_stand_down_wins() {
+        let (a, admin, entry) = admin_team();
+        let (mut b, b_key) = joiner(&entry, &admin);
+        assert_eq!(
+            b.order(OrderKind::StandDown { at_ms: 1 }, 1),
+            Err(TeamError::NotAdmin)
+        );
+        let admin_key = admin.public().to_bytes();
+        let early = a.order(OrderKind::StandDown { at_ms: 500 }, 10).unwrap();
+        let late = a.order(OrderKind::StandDown { at_ms: 900 }, 20).unwrap();
+        assert_eq!(b.apply(&admin_key, &late).unwrap(), Applied::Changed);
+        assert_eq!(b.apply(&admin_key, &early).unwrap(), Applied::Nothing);
+        assert_eq!(b.stand_down_at(), Some(900));
+        // A revocation of another device changes nothing here; of this one, it does.
+        let other = a
+            .order(
+                OrderKind::Revoke {
+                    member: [7; 32],
+                    wipe: true,
+                },
+                30,
+            )
+            .unwrap();
+        assert_eq!(b.apply(&admin_key, &other).unwrap(), Applied::Nothing);
+        assert_eq!(b.revoked(), None);
+        let me = a
+            .order(
+                OrderKind::Revoke {
+                    member: b_key.public().to_bytes(),
+                    wipe: true,
+                },
+                40,
+            )
+            .unwrap();
+        assert_eq!(b.apply(&admin_key, &me).unwrap(), Applied::Changed);
+        assert_eq!(b.revoked(), Some(true));
     }
 
     #[test]

@@ -15,8 +15,8 @@ pub const KEYS_DOMAIN: &[u8] = b"fieldmesh/team/keys/v1";
 pub const INVITE_DOMAIN: &[u8] = b"fieldmesh/team/invite/v1";
 /// Signature domain of a [`super::JoinCert`].
 pub const JOIN_DOMAIN: &[u8] = b"fieldmesh/team/join/v1";
-/// Signature domain of a [`super::SignedRevocation`].
-pub const REVOKE_DOMAIN: &[u8] = b"fieldmesh/team/revoke/v1";
+/// Signature domain of a [`super::SignedOrder`].
+pub const ORDER_DOMAIN: &[u8] = b"fieldmesh/team/order/v1";
 
 /// Length of the trailing ed25519 signature.
 pub(super) const SIGNATURE_LEN: usize = 64;
@@ -33,8 +33,8 @@ pub enum RecordKind {
     Invite,
     /// `0x14`: a join certificate.
     JoinCert,
-    /// `0x15`: a device revocation.
-    Revocation,
+    /// `0x15`: an admin's order (revoke a device, stand down).
+    Order,
 }
 
 impl RecordKind {
@@ -45,7 +45,7 @@ impl RecordKind {
             RecordKind::KeyUpdate => 0x12,
             RecordKind::Invite => 0x13,
             RecordKind::JoinCert => 0x14,
-            RecordKind::Revocation => 0x15,
+            RecordKind::Order => 0x15,
         }
     }
 
@@ -55,7 +55,7 @@ impl RecordKind {
             RecordKind::KeyUpdate => KEYS_DOMAIN,
             RecordKind::Invite => INVITE_DOMAIN,
             RecordKind::JoinCert => JOIN_DOMAIN,
-            RecordKind::Revocation => REVOKE_DOMAIN,
+            RecordKind::Order => ORDER_DOMAIN,
         }
     }
 }
@@ -68,7 +68,7 @@ pub fn record_kind(bytes: &[u8]) -> Option<RecordKind> {
         0x12 => Some(RecordKind::KeyUpdate),
         0x13 => Some(RecordKind::Invite),
         0x14 => Some(RecordKind::JoinCert),
-        0x15 => Some(RecordKind::Revocation),
+        0x15 => Some(RecordKind::Order),
         _ => None,
     }
 }

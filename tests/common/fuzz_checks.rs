@@ -181,7 +181,7 @@ pub(crate) fn wire(data: &[u8]) {
 }
 
 /// Small record decoders carried inside envelope bodies or typed in by a user: team
-/// records (invite, join certificate, roster, device revocation, key update), team
+/// records (invite, join certificate, roster, admin order, key update), team
 /// channel bodies, DM bodies, tombstones and receipts (`proto/` team and DM specs).
 ///
 /// Input layout: the first byte picks the decoder (mod 9), the rest is its input. A
@@ -228,13 +228,13 @@ pub(crate) fn team_records(data: &[u8]) {
                 assert_eq!(JoinCert::decode(&j.encode()).ok(), Some(j));
             }
         }
-        // Rosters (tag 0x11) and device revocations (tag 0x15) share a slot.
+        // Rosters (tag 0x11) and admin orders (tag 0x15) share a slot.
         6 => {
             if let Ok(r) = SignedRoster::decode(bytes) {
                 assert_eq!(SignedRoster::decode(&r.encode()).ok(), Some(r));
             }
-            if let Ok(r) = team::SignedRevocation::decode(bytes) {
-                assert_eq!(team::SignedRevocation::decode(&r.encode()).ok(), Some(r));
+            if let Ok(r) = team::SignedOrder::decode(bytes) {
+                assert_eq!(team::SignedOrder::decode(&r.encode()).ok(), Some(r));
             }
         }
         7 => {
