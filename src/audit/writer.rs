@@ -1,4 +1,4 @@
-//! The node's audit writer (`proto/audit.md` §4): one task that numbers, chains
+//! The node's audit writer (`proto/audit.md` §5): one task that numbers, chains
 //! and appends records, fed by a bounded channel. Producers never wait in the
 //! event loop: [`AuditLog::record`] drops a record when the queue is full and the
 //! writer then appends a `dropped` record with the count, so a loss is itself on

@@ -2,7 +2,7 @@
 //! the audit trail (`proto/audit.md`). Both read the files in the data dir and
 //! need no running node and no passphrase (the log holds no content). When a node
 //! runs, `--verify` also asks it for the newest record it wrote, so a file cut
-//! short after that record is caught too (§7).
+//! short after that record is caught too (`proto/audit.md` §6).
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};

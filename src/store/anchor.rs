@@ -1,7 +1,7 @@
 //! The audit log's anchor (`proto/audit.md` §5): the `seq` and `hash` of the newest
 //! audit record, kept in the store's `audit` tree sealed with the data key, so that
 //! a log cut short or rewritten while the node was stopped is found at the next
-//! start by someone without the passphrase being unable to forge it.
+//! start; without the passphrase nobody can forge the anchor to match.
 
 use super::{Store, StoreError};
 use crate::crypto::at_rest::{open, seal};
