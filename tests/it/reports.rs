@@ -196,3 +196,47 @@ async fn bad_reports_are_refused_and_nothing_is_stored() {
     assert_eq!(st.stored, 0, "a refused report was stored");
     assert!(a.read("triage").await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_terminal_casualty_asks_for_what_the_flags_leave_out() {
+    use std::io::Write;
+    let a = Daemon::spawn(Opts::default()).await;
+    // `script` runs the CLI on a pseudo-terminal and feeds it our answers.
+    let command = format!(
+        "{} --data {} casualty --json",
+        crate::harness::bin(),
+        a.data.display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) from util-linux");
+    // triage, tag, location, update, then skip the three identifiable questions.
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"p2\nT-77\nbay 1\nstable\n\n\n\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    for question in [
+        "Triage (p1/p2/p3/dead)",
+        "Triage tag number",
+        "IDENTIFIABLE name",
+    ] {
+        assert!(shown.contains(question), "{question:?} not asked: {shown}");
+    }
+    let read: Vec<serde_json::Value> =
+        serde_json::from_str(&stdout(&a.cli(&["read", "triage", "--json"]))).unwrap();
+    assert_eq!(read.len(), 1);
+    let c = &read[0]["report"]["casualty"];
+    assert_eq!(c["tag"], "T-77");
+    assert_eq!(c["triage"], "p2");
+    assert_eq!(c["update"], "stable");
+    assert!(c["identifiable"]["name"].is_null());
+}
