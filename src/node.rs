@@ -371,6 +371,26 @@ impl NodeHandle {
     /// Admin only: removes `member` from the team and rotates the key; members
     /// receive the new key, `member` does not.
     pub async fn team_remove(&self, member: &libp2p::PeerId) -> Result<(), PublishError> {
+        self.remove_member(member, None).await
+    }
+
+    /// Admin only: revokes a lost device: [`Self::team_remove`] plus a signed
+    /// revocation; with `wipe`, the device deletes the team's data and keys if it
+    /// is still running and receives it.
+    pub async fn team_revoke(
+        &self,
+        member: &libp2p::PeerId,
+        wipe: bool,
+    ) -> Result<(), PublishError> {
+        self.remove_member(member, Some(wipe)).await
+    }
+
+    /// Removal, and with `revoke: Some(wipe)` the revocation order too.
+    async fn remove_member(
+        &self,
+        member: &libp2p::PeerId,
+        revoke: Option<bool>,
+    ) -> Result<(), PublishError> {
         let member = direct::ed25519_of(member)?;
         if self.store.is_locked() {
             return Err(PublishError::Store(StoreError::Locked));
@@ -383,7 +403,10 @@ impl NodeHandle {
         {
             Some(t) => {
                 let before = t.members();
-                let records = t.remove(member, now_ms())?;
+                let records = match revoke {
+                    None => t.remove(member, now_ms())?,
+                    Some(wipe) => t.revoke(member, wipe, now_ms())?,
+                };
                 self.audit_all(team_state::membership_changes(&before, &t.members()));
                 records
             }
@@ -404,30 +427,6 @@ impl NodeHandle {
             .await?;
         }
         Ok(())
-    }
-
-    /// Admin only: revokes a lost device: [`Self::team_remove`] plus a signed
-    /// revocation; with `wipe`, the device deletes the team's data and keys if it
-    /// is still running and receives it.
-    pub async fn team_revoke(
-        &self,
-        member: &libp2p::PeerId,
-        wipe: bool,
-    ) -> Result<(), PublishError> {
-        let member = direct::ed25519_of(member)?;
-        if self.store.is_locked() {
-            return Err(PublishError::Store(StoreError::Locked));
-        }
-        let records = match self
-            .team
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_mut()
-        {
-            Some(t) => t.revoke(member, wipe, now_ms())?,
-            None => return Err(PublishError::NoTeam),
-        };
-        self.publish_admin_records(records).await
     }
 
     /// Admin only: orders the team to stand down at `at_ms`: every device then

@@ -1,4 +1,4 @@
-use crate::harness::{wait_until, Daemon, Opts, TEN_SECS};
+use crate::harness::{ok_stdout, wait_until, Daemon, Opts, TEN_SECS};
 use crate::teams::{member, team};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -51,15 +51,6 @@ async fn wait_record(
 
 fn events(all: &[serde_json::Value]) -> Vec<String> {
     all.iter().map(|r| r["event"].to_string()).collect()
-}
-
-fn ok_stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
 }
 
 fn failure(out: &std::process::Output) -> String {

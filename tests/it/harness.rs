@@ -321,6 +321,16 @@ impl Drop for Daemon {
     }
 }
 
+/// The stdout of a CLI run that must have succeeded (else its stderr in the panic).
+pub fn ok_stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
 /// Runs the CLI with `--data data`.
 pub fn cli(data: &Path, args: &[&str]) -> std::process::Output {
     std::process::Command::new(bin())

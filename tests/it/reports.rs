@@ -1,14 +1,5 @@
-use crate::harness::{Daemon, Opts};
+use crate::harness::{ok_stdout, Daemon, Opts};
 use fieldmesh::api::Op;
-
-fn stdout(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
@@ -20,7 +11,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
     .await;
     a.wait_subscribed(&b, "triage").await;
 
-    let sent: serde_json::Value = serde_json::from_str(&stdout(&a.cli(&[
+    let sent: serde_json::Value = serde_json::from_str(&ok_stdout(&a.cli(&[
         "methane",
         "--declared",
         "--location",
@@ -41,7 +32,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
     let methane_id = sent["message"]["id"].as_str().unwrap().to_owned();
     assert_eq!(sent["message"]["priority"], "p1", "METHANE defaults to P1");
 
-    let sent: serde_json::Value = serde_json::from_str(&stdout(&a.cli(&[
+    let sent: serde_json::Value = serde_json::from_str(&ok_stdout(&a.cli(&[
         "casualty",
         "--triage",
         "p2",
@@ -69,7 +60,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
     b.wait_message("triage", &casualty_id).await;
 
     // The table, on the node that received the reports.
-    let table = stdout(&b.cli(&["read", "triage"]));
+    let table = ok_stdout(&b.cli(&["read", "triage"]));
     for want in [
         "M major incident",
         "declared",
@@ -88,7 +79,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
     for secret in ["Jane", "Example", "943 476 5919"] {
         assert!(!table.contains(secret), "{secret} shown by default");
     }
-    let json = stdout(&b.cli(&["read", "triage", "--json"]));
+    let json = ok_stdout(&b.cli(&["read", "triage", "--json"]));
     assert!(
         !json.contains("Jane") && !json.contains("943 476"),
         "{json}"
@@ -104,7 +95,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
     );
     assert_eq!(cas["report"]["casualty"]["tag"], "T-0042");
 
-    let revealed = stdout(&b.cli(&["read", "triage", "--show-identifiable"]));
+    let revealed = ok_stdout(&b.cli(&["read", "triage", "--show-identifiable"]));
     assert!(
         revealed.contains("IDENTIFIABLE name") && revealed.contains("Jane Example"),
         "{revealed}"
@@ -127,7 +118,7 @@ async fn methane_and_casualty_reports_travel_and_hide_identifiable_fields() {
 
     // Transcription into the medical record carries the identifiable fields.
     let export: serde_json::Value =
-        serde_json::from_str(&stdout(&b.cli(&["transcribe", &casualty_id]))).unwrap();
+        serde_json::from_str(&ok_stdout(&b.cli(&["transcribe", &casualty_id]))).unwrap();
     let m = &export["messages"][0];
     assert_eq!(
         m["report"]["casualty"]["identifiable"]["name"],
@@ -232,7 +223,7 @@ async fn on_a_terminal_casualty_asks_for_what_the_flags_leave_out() {
         assert!(shown.contains(question), "{question:?} not asked: {shown}");
     }
     let read: Vec<serde_json::Value> =
-        serde_json::from_str(&stdout(&a.cli(&["read", "triage", "--json"]))).unwrap();
+        serde_json::from_str(&ok_stdout(&a.cli(&["read", "triage", "--json"]))).unwrap();
     assert_eq!(read.len(), 1);
     let c = &read[0]["report"]["casualty"];
     assert_eq!(c["tag"], "T-77");

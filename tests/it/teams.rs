@@ -12,6 +12,19 @@ fn run(data: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Waits until `d` has refused at least one post as `not_member`.
+async fn refused_not_member(d: &Daemon, what: &str) {
+    wait_for(TEN_SECS, what, || async {
+        d.status()
+            .await
+            .rejected
+            .get("not_member")
+            .copied()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+}
+
 /// Creates team `name` in a fresh data dir (admin) and joins `members` fresh dirs to it.
 pub(crate) fn team(
     name: &str,
@@ -99,15 +112,7 @@ async fn an_outsider_relays_a_team_but_reads_and_injects_nothing() {
     let mut peer = crate::bad_input::raw_gossip_peer(&c, &topic).await;
     let forged = crate::harness::outside_envelope("triage", b"injected");
     crate::bad_input::publish(&mut peer, forged.as_bytes().to_vec()).await;
-    wait_for(TEN_SECS, "C to refuse the outsider", || async {
-        c.status()
-            .await
-            .rejected
-            .get("not_member")
-            .copied()
-            .filter(|n| *n >= 1)
-    })
-    .await;
+    refused_not_member(&c, "C to refuse the outsider").await;
     let texts: Vec<String> = c.read("triage").await.into_iter().map(|m| m.text).collect();
     assert_eq!(texts, vec!["TEAM-SECRET bay 4".to_owned()]);
 }
@@ -165,15 +170,7 @@ async fn a_removed_member_gets_nothing_sent_after_removal() {
     // C's posts are refused; B and A keep talking.
     c.send("triage", "still here?", Duration::from_secs(600), "p1")
         .await;
-    wait_for(TEN_SECS, "A to refuse the removed member", || async {
-        a.status()
-            .await
-            .rejected
-            .get("not_member")
-            .copied()
-            .filter(|n| *n >= 1)
-    })
-    .await;
+    refused_not_member(&a, "A to refuse the removed member").await;
     let hb2 = b
         .send("triage", "b after removal", Duration::from_secs(600), "p2")
         .await;
@@ -487,15 +484,7 @@ async fn a_revoked_device_wipes_its_team_data_and_its_posts_are_refused() {
     // A applied the removal when it signed it: C's next post is refused.
     c.send("triage", "still here?", Duration::from_secs(600), "p1")
         .await;
-    wait_for(TEN_SECS, "A to refuse the revoked device", || async {
-        a.status()
-            .await
-            .rejected
-            .get("not_member")
-            .copied()
-            .filter(|n| *n >= 1)
-    })
-    .await;
+    refused_not_member(&a, "A to refuse the revoked device").await;
     // A bad peer id and a non-admin are refused with a clear error.
     let out = a.cli(&["team", "revoke-device", "nope"]);
     assert_eq!(out.status.code(), Some(2));
