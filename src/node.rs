@@ -9,6 +9,7 @@ mod command;
 mod event_loop;
 pub mod guard;
 pub mod latency;
+pub(crate) mod receipts;
 mod sync_driver;
 pub mod team_state;
 
@@ -500,7 +501,8 @@ impl NodeHandle {
             return self.open_dm(env);
         }
         if env.channel.as_str() == crate::gossip::receipt::RECEIPT_CHANNEL {
-            let n = crate::gossip::receipt::Receipt::decode(&env.body).map_or(0, |r| r.ids.len());
+            let n =
+                crate::gossip::receipt::Receipt::decode(&env.body).map_or(0, |r| r.message_count());
             return Some(format!("[receipt: holds {n} messages]").into_bytes());
         }
         if env.channel.as_str() == TEAM_CHANNEL {
@@ -567,17 +569,41 @@ impl NodeHandle {
         self.ttl.max.min(MAX_TTL)
     }
 
-    /// Peers known (from receipts) to hold message `id`, this node included.
+    /// Peers known (from receipts) to hold message `id`, this node included; empty
+    /// when it is not held here.
     pub fn holders(&self, id: &MessageId) -> Vec<libp2p::PeerId> {
-        let me = self.identity.signing_key().public().to_bytes();
-        let mut keys = self.store.holders(id).unwrap_or_default();
-        if !keys.contains(&me) && matches!(self.store.get_raw(id), Ok(Some(_))) {
-            keys.push(me);
+        match self.store.get(id) {
+            Ok(Some(env)) => self.holders_of(&env),
+            _ => Vec::new(),
         }
-        keys.into_iter()
+    }
+
+    /// Peers known (from receipts) to hold `env`, this node included; empty when it
+    /// is not held here.
+    pub fn holders_of(&self, env: &Envelope) -> Vec<libp2p::PeerId> {
+        self.bucket_holders(&env.channel, env.created_at_ms)
+            .filter(|(ids, _)| ids.contains(&env.id))
+            .map(|(_, holders)| holders)
+            .unwrap_or_default()
+    }
+
+    /// The messages held here in the receipt bucket of `channel` and
+    /// `created_at_ms`, and the peers known to hold every one of them (this node
+    /// first; see `proto/receipt.md` §4).
+    pub fn bucket_holders(
+        &self,
+        channel: &ChannelName,
+        created_at_ms: u64,
+    ) -> Option<(Vec<MessageId>, Vec<libp2p::PeerId>)> {
+        let me = self.identity.signing_key().public().to_bytes();
+        let (ids, keys) =
+            receipts::bucket_holders(&self.store, me, channel, created_at_ms, now_ms()).ok()?;
+        let peers = keys
+            .into_iter()
             .filter_map(|k| libp2p::identity::ed25519::PublicKey::try_from_bytes(&k).ok())
             .map(|k| libp2p::identity::PublicKey::from(k).to_peer_id())
-            .collect()
+            .collect();
+        Some((ids, peers))
     }
 
     /// Team members not known (from receipts) to hold message `id`: whom to chase

@@ -6,6 +6,7 @@
 
 mod anchor;
 mod capacity;
+mod held;
 mod sweep;
 
 use capacity::footprint;
@@ -86,8 +87,8 @@ pub struct Store {
     channels: sled::Tree,
     /// Transcribed-and-deleted message ids → until when to refuse them (big-endian ms).
     tombstones: sled::Tree,
-    /// Receipts: message id ‖ holder's ed25519 key → ().
-    holders: sled::Tree,
+    /// Receipts: what each member holds per bucket (`store/held.rs`).
+    held: sled::Tree,
     /// Size limit of messages and their index entries, in bytes.
     capacity: u64,
     /// Bytes of messages and index entries now stored.
@@ -151,13 +152,15 @@ impl Store {
             expiry: db.open_tree("expiry")?,
             channels: db.open_tree("channels")?,
             tombstones: db.open_tree("tombstones")?,
-            holders: db.open_tree("holders")?,
+            held: db.open_tree("held")?,
             db,
             capacity: DEFAULT_MAX_STORE_BYTES,
             used: Arc::new(AtomicU64::new(0)),
             evicted: Arc::new(Mutex::new(Vec::new())),
         };
         store.used.store(store.measure()?, Ordering::Relaxed);
+        // Per-message holder rows of receipts version 1 (before bucket receipts).
+        store.db.drop_tree("holders")?;
         Ok(store)
     }
 
@@ -390,7 +393,6 @@ impl Store {
     /// it must not be stored again. Returns whether the message was held.
     pub fn delete_for_tombstone(&self, id: &MessageId, until_ms: u64) -> Result<bool, StoreError> {
         self.tombstones.insert(id.0, &until_ms.to_be_bytes())?;
-        self.drop_holders(id)?;
         let Some(env) = self.get(id).ok().flatten() else {
             // Unreadable or absent: drop what there is without its details.
             let removed = self.messages.remove(id.0)?;
@@ -412,38 +414,6 @@ impl Store {
         )?;
         self.release(footprint(sealed_len, env.channel.as_str().len()));
         Ok(true)
-    }
-
-    /// Records that `holder` stores message `id` (from a receipt, or ourselves).
-    /// Only for messages held here: receipts for others' messages are not kept.
-    pub fn add_holder(&self, id: &MessageId, holder: &[u8; 32]) -> Result<bool, StoreError> {
-        if !self.messages.contains_key(id.0)? {
-            return Ok(false);
-        }
-        let mut k = [0u8; 64];
-        k[..32].copy_from_slice(&id.0);
-        k[32..].copy_from_slice(holder);
-        Ok(self.holders.insert(k, &[])?.is_none())
-    }
-
-    /// The holders of message `id` known from receipts.
-    pub fn holders(&self, id: &MessageId) -> Result<Vec<[u8; 32]>, StoreError> {
-        let mut out = Vec::new();
-        for entry in self.holders.scan_prefix(id.0) {
-            let (k, _) = entry?;
-            if let Some(h) = k.get(32..64).and_then(|b| <[u8; 32]>::try_from(b).ok()) {
-                out.push(h);
-            }
-        }
-        Ok(out)
-    }
-
-    fn drop_holders(&self, id: &MessageId) -> Result<(), StoreError> {
-        for entry in self.holders.scan_prefix(id.0) {
-            let (k, _) = entry?;
-            self.holders.remove(k)?;
-        }
-        Ok(())
     }
 
     /// Whether `id` was transcribed and deleted (and must not be stored again).
@@ -497,9 +467,9 @@ impl Store {
                 },
             )?;
             self.release(footprint(sealed_len, channel_len));
-            self.drop_holders(&id)?;
             removed.push(id);
         }
+        self.sweep_held(now_ms)?;
         Ok(removed)
     }
 

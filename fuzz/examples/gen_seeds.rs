@@ -9,7 +9,8 @@
 use anyhow::Context;
 use fieldmesh::gossip::envelope::{ChannelName, Draft, Envelope, MessageId};
 use fieldmesh::gossip::priority::Priority;
-use fieldmesh::gossip::{direct, receipt::Receipt, tombstone::Tombstone};
+use fieldmesh::gossip::receipt::{Held, Receipt, BUCKET_MS};
+use fieldmesh::gossip::{direct, tombstone::Tombstone};
 use fieldmesh::sync::{
     fingerprint, Bound, Fingerprint, ItemInfo, RangeFp, RangeReply, SubRange, SyncRequest,
     SyncResponse,
@@ -295,7 +296,12 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(found >= 5, "only {found} team vectors decoded");
     let tomb = Tombstone::new(MessageId([0x12; 32]), NOW + 60_000);
     write(&dir, "tombstone", &[&[0u8], &tomb.encode()[..]].concat())?;
-    let receipt = Receipt::new(&[MessageId([0x12; 32]), MessageId([0x40; 32])]);
+    let receipt = Receipt::new(&[Held {
+        channel: ChannelName::new("triage")?,
+        bucket: NOW / BUCKET_MS,
+        count: 2,
+        fingerprint: [0x40; 16],
+    }]);
     write(&dir, "receipt", &[&[1u8], &receipt.encode()[..]].concat())?;
     let admin = ed25519::Keypair::from(ed25519::SecretKey::try_from_bytes([5u8; 32])?);
     for (name, kind) in [

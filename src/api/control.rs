@@ -477,11 +477,7 @@ pub(crate) fn view_for(
 ) -> Option<MessageView> {
     let mut view = MessageView::new(env, now);
     view.set_body(&node.open_text(env)?, redaction);
-    view.held_by = node
-        .holders(&env.id)
-        .iter()
-        .map(|p| p.to_string())
-        .collect();
+    view.held_by = node.holders_of(env).iter().map(|p| p.to_string()).collect();
     Some(view)
 }
 

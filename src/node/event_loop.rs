@@ -12,10 +12,9 @@ use super::{SharedTeam, SpawnError};
 use crate::audit::{AuditLog, Event, Fact};
 use crate::config::NodeConfig;
 use crate::discovery::{Announcement, Discovery, DiscoveryEvent, DISCOVERY_CHANNEL_CAPACITY};
-use crate::gossip::envelope::MessageId;
 use crate::gossip::envelope::{ChannelName, Envelope, EnvelopeError, Limits};
 use crate::gossip::outbound::Outbound;
-use crate::gossip::receipt::{Receipt, MAX_RECEIPT_IDS, RECEIPT_CHANNEL};
+use crate::gossip::receipt::{Receipt, MAX_RECEIPT_BUCKETS, RECEIPT_CHANNEL};
 use crate::gossip::tombstone::{Tombstone, TOMBSTONE_CHANNEL};
 use crate::gossip::{self, TeamTag};
 use crate::identity::Identity;
@@ -50,8 +49,6 @@ const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// How often a node publishes its receipt: one message per node per interval, however
 /// many messages it stored (50 laptops: 17 receipts a second at most, not 50 per message).
 const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
-/// Ids waiting for the next receipt at most (the oldest are dropped beyond it).
-const MAX_PENDING_RECEIPTS: usize = 4 * MAX_RECEIPT_IDS;
 /// How long receipts live (at most the team maximum).
 const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Other teams' topics relayed at most: enough for every agency on a site, and a
@@ -107,8 +104,8 @@ pub(super) struct EventLoop {
     max_ttl: Duration,
     /// Signs receipts.
     identity: Identity,
-    /// Messages stored since our last receipt.
-    pending_receipts: Vec<MessageId>,
+    /// Buckets that changed here since our last receipt.
+    pending_receipts: super::receipts::PendingBuckets,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
@@ -315,7 +312,7 @@ impl EventLoop {
             foreign_topics: HashSet::new(),
             max_ttl: config.ttl.max,
             identity: identity.clone(),
-            pending_receipts: Vec::new(),
+            pending_receipts: Default::default(),
             team: config.team.clone(),
             name: config.name.clone(),
             limits: Limits {
@@ -522,14 +519,20 @@ impl EventLoop {
         }
     }
 
-    /// Receipt bookkeeping for a message now held here: we hold ordinary messages
-    /// (and will say so in our next receipt); a receipt names what its author holds.
+    /// Receipt bookkeeping for a message now held here: its bucket changed (and
+    /// goes into our next receipt); a receipt records what its author holds.
     fn on_holding(&mut self, env: &Envelope) {
         let channel = env.channel.as_str();
         if channel == RECEIPT_CHANNEL {
             if let Ok(r) = Receipt::decode(&env.body) {
-                for id in r.ids {
-                    let _ = self.store.add_holder(&MessageId(id), &env.author);
+                let recorded = self.store.record_held(
+                    &env.author,
+                    env.created_at_ms,
+                    env.expires_at_ms(),
+                    &r.held,
+                );
+                if let Err(e) = recorded {
+                    warn!(error = %e, "receipt not recorded");
                 }
             }
             return;
@@ -543,23 +546,20 @@ impl EventLoop {
         {
             return;
         }
-        // That we hold it is implicit (it is in our store); peers learn it from our receipt.
-        if self.pending_receipts.len() >= MAX_PENDING_RECEIPTS {
-            self.pending_receipts.remove(0);
-        }
-        self.pending_receipts.push(env.id);
+        self.pending_receipts.touch(env);
     }
 
-    /// Publishes one receipt per [`MAX_RECEIPT_IDS`] ids stored since the last tick.
+    /// Publishes what this node holds in every bucket that changed since the last
+    /// tick, [`MAX_RECEIPT_BUCKETS`] buckets per receipt.
     fn on_receipt_tick(&mut self) {
         if self.pending_receipts.is_empty() || self.store.is_locked() {
             return;
         }
-        let pending = std::mem::take(&mut self.pending_receipts);
+        let held = self.pending_receipts.take(&self.store, now_ms());
         let Ok(channel) = ChannelName::new(RECEIPT_CHANNEL) else {
             return;
         };
-        for ids in pending.chunks(MAX_RECEIPT_IDS) {
+        for part in held.chunks(MAX_RECEIPT_BUCKETS) {
             let signed = Envelope::sign(
                 crate::gossip::envelope::Draft {
                     channel: channel.clone(),
@@ -567,7 +567,7 @@ impl EventLoop {
                     ttl: self.max_ttl.min(RECEIPT_TTL),
                     hop_limit: crate::gossip::envelope::DEFAULT_HOP_LIMIT,
                     priority: crate::gossip::priority::Priority::P4,
-                    body: Receipt::new(ids).encode(),
+                    body: Receipt::new(part).encode(),
                 },
                 self.identity.signing_key(),
             );

@@ -165,7 +165,6 @@ impl Store {
             },
         )?;
         self.release(footprint(sealed_len, c.channel_len));
-        self.drop_holders(&c.id)?;
         tracing::debug!(id = %c.id, priority = c.priority, "evicted to make room");
         self.evicted
             .lock()

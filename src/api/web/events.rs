@@ -7,7 +7,7 @@ use super::error::HttpError;
 use super::routes::{is_shown, view_for};
 use super::AppState;
 use crate::gossip::envelope::{Envelope, MessageId};
-use crate::gossip::receipt::{Receipt, RECEIPT_CHANNEL};
+use crate::gossip::receipt::{Receipt, BUCKET_MS, RECEIPT_CHANNEL};
 use crate::node::{NodeEvent, NodeHandle};
 use crate::store::now_ms;
 use axum::extract::State;
@@ -106,18 +106,14 @@ fn to_event(node: &NodeHandle, ev: NodeEvent) -> Option<Event> {
     }
 }
 
-/// New holder counts of the messages a receipt names that this node holds.
+/// New holder counts of the messages held here in the buckets a receipt names.
 fn held(node: &NodeHandle, receipt: &Envelope) -> Option<BTreeMap<String, usize>> {
     let receipt = Receipt::decode(&receipt.body).ok()?;
-    let me = node.peer_id();
     let counts: BTreeMap<String, usize> = receipt
-        .ids
-        .into_iter()
-        .map(MessageId)
-        .filter_map(|id| {
-            let holders = node.holders(&id);
-            holders.contains(&me).then(|| (id.to_hex(), holders.len()))
-        })
+        .held
+        .iter()
+        .filter_map(|h| node.bucket_holders(&h.channel, h.bucket.saturating_mul(BUCKET_MS)))
+        .flat_map(|(ids, holders)| ids.into_iter().map(move |id| (id.to_hex(), holders.len())))
         .collect();
     (!counts.is_empty()).then_some(counts)
 }

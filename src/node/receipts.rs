@@ -1,0 +1,165 @@
+//! The node's side of receipts (`proto/receipt.md` §3–§4): the buckets that changed
+//! here since the last receipt, what this node holds in a bucket, and which members
+//! hold a message (those whose newest claim about its bucket equals this node's).
+
+use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
+use crate::gossip::receipt::{bucket_of, Held, MAX_RECEIPT_BUCKETS};
+use crate::store::{Store, StoreError};
+use crate::sync::{fingerprint, Item};
+use std::collections::BTreeSet;
+
+/// Changed buckets waiting for the next receipt at most: four receipts' worth.
+/// Beyond it the oldest is dropped; it is reported again when it next changes.
+const MAX_PENDING_BUCKETS: usize = 4 * MAX_RECEIPT_BUCKETS;
+
+/// Buckets that changed here since the last receipt.
+#[derive(Debug, Default)]
+pub(super) struct PendingBuckets(BTreeSet<(u64, ChannelName)>);
+
+impl PendingBuckets {
+    /// Notes that this node now holds `env` (a message of an ordinary channel).
+    pub(super) fn touch(&mut self, env: &Envelope) {
+        self.0
+            .insert((bucket_of(env.created_at_ms), env.channel.clone()));
+        while self.0.len() > MAX_PENDING_BUCKETS {
+            self.0.pop_first();
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// What this node holds now in every pending bucket (empty buckets left out),
+    /// oldest first; clears the set.
+    pub(super) fn take(&mut self, store: &Store, now_ms: u64) -> Vec<Held> {
+        std::mem::take(&mut self.0)
+            .into_iter()
+            .filter_map(|(bucket, channel)| own_held(store, channel, bucket, now_ms).ok())
+            .filter(|h| h.count > 0)
+            .collect()
+    }
+}
+
+/// Count and fingerprint of what this node holds in a bucket.
+fn own_held(
+    store: &Store,
+    channel: ChannelName,
+    bucket: u64,
+    now_ms: u64,
+) -> Result<Held, StoreError> {
+    let items: Vec<Item> = store
+        .bucket_entries(&channel, bucket, now_ms)?
+        .into_iter()
+        .map(|e| Item { ts: e.ts, id: e.id })
+        .collect();
+    Ok(Held {
+        count: u32::try_from(items.len()).unwrap_or(u32::MAX),
+        fingerprint: fingerprint(&items).0,
+        channel,
+        bucket,
+    })
+}
+
+/// Members (ed25519 keys, this node's `me` first) that hold every message this node
+/// holds in the bucket of `channel` and `created_at_ms`: their newest receipt for it
+/// has the same count and fingerprint as this node's bucket. Empty if this node
+/// holds nothing there.
+pub(crate) fn bucket_holders(
+    store: &Store,
+    me: [u8; 32],
+    channel: &ChannelName,
+    created_at_ms: u64,
+    now_ms: u64,
+) -> Result<(Vec<MessageId>, Vec<[u8; 32]>), StoreError> {
+    let bucket = bucket_of(created_at_ms);
+    let mine = own_held(store, channel.clone(), bucket, now_ms)?;
+    if mine.count == 0 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let ids = store
+        .bucket_entries(channel, bucket, now_ms)?
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    let mut holders = vec![me];
+    holders.extend(
+        store
+            .claims(channel, bucket, now_ms)?
+            .into_iter()
+            .filter(|c| c.member != me && c.count == mine.count)
+            .filter(|c| c.fingerprint == mine.fingerprint)
+            .map(|c| c.member),
+    );
+    Ok((ids, holders))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::at_rest::Key;
+    use crate::gossip::envelope::{Draft, DEFAULT_HOP_LIMIT};
+    use crate::gossip::priority::Priority;
+    use libp2p::identity::ed25519;
+    use std::time::Duration;
+
+    fn env(created_at_ms: u64) -> Envelope {
+        Envelope::sign(
+            Draft {
+                channel: ChannelName::new("triage").unwrap(),
+                created_at_ms,
+                ttl: Duration::from_secs(60),
+                hop_limit: DEFAULT_HOP_LIMIT,
+                priority: Priority::P1,
+                body: created_at_ms.to_be_bytes().to_vec(),
+            },
+            &ed25519::Keypair::generate(),
+        )
+        .unwrap()
+    }
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path(), Key::random()).unwrap();
+        (dir, s)
+    }
+
+    #[test]
+    fn a_member_holds_a_bucket_only_when_its_claim_matches_ours() {
+        let now = 10_000;
+        let (_a, here) = store();
+        let (_b, there) = store();
+        let (m1, m2, m3) = (env(5_100), env(5_900), env(6_000));
+        for e in [&m1, &m2, &m3] {
+            here.insert(e).unwrap();
+        }
+        // "there" holds m1 only, then also m2: its receipts after each step.
+        there.insert(&m1).unwrap();
+        let mut pending = PendingBuckets::default();
+        pending.touch(&m1);
+        let first = pending.take(&there, now);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].count, 1);
+        here.record_held(&[2; 32], 1, 60_000, &first).unwrap();
+        let ch = ChannelName::new("triage").unwrap();
+        let (ids, who) = bucket_holders(&here, [1; 32], &ch, 5_100, now).unwrap();
+        assert_eq!(ids.len(), 2, "m1 and m2 share bucket 5");
+        assert_eq!(who, vec![[1; 32]], "a member missing m2 is not counted");
+
+        there.insert(&m2).unwrap();
+        pending.touch(&m2);
+        assert!(!pending.is_empty());
+        here.record_held(&[2; 32], 2, 60_000, &pending.take(&there, now))
+            .unwrap();
+        let (_, who) = bucket_holders(&here, [1; 32], &ch, 5_900, now).unwrap();
+        assert_eq!(who, vec![[1; 32], [2; 32]]);
+        // Bucket 6 (m3) was never claimed by the other member.
+        let (ids, who) = bucket_holders(&here, [1; 32], &ch, 6_000, now).unwrap();
+        assert_eq!((ids, who), (vec![m3.id], vec![[1; 32]]));
+        // Nothing held in a bucket: no holders at all.
+        assert_eq!(
+            bucket_holders(&here, [1; 32], &ch, 9_000, now).unwrap().1,
+            vec![] as Vec<[u8; 32]>
+        );
+    }
+}
