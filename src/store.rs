@@ -15,8 +15,6 @@ pub use sweep::{now_ms, Sweeper};
 
 use crate::crypto::at_rest::{open, seal, Key};
 use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -37,18 +35,6 @@ pub enum StoreError {
         /// Hex of the key of the bad record.
         key: String,
     },
-}
-
-impl From<TransactionError<()>> for StoreError {
-    fn from(e: TransactionError<()>) -> Self {
-        match e {
-            TransactionError::Storage(e) => StoreError::Sled(e),
-            // Only raised by our closures with `()`, which we never do.
-            TransactionError::Abort(()) => StoreError::Corrupt {
-                key: String::from("transaction"),
-            },
-        }
-    }
 }
 
 /// One entry of a channel's time index, as catch-up sync needs it.
@@ -187,7 +173,11 @@ impl Store {
             .ok_or(StoreError::Locked)
     }
 
-    /// Stores a validated envelope and its index entries atomically.
+    /// Stores a validated envelope and its index entries.
+    ///
+    /// No sled transaction (see `Store::put`): the expiry entry goes first, the
+    /// record is claimed with a compare-and-swap (so a message inserted twice at
+    /// once is new only once), the channel index entry last.
     pub fn insert(&self, env: &Envelope) -> Result<Inserted, StoreError> {
         let key = self.data_key()?;
         let sealed = seal(&key, &env.id.0, env.as_bytes());
@@ -195,77 +185,69 @@ impl Store {
         if !self.make_room(size, env.priority.to_wire(), &env.id)? {
             return Ok(Inserted::Full);
         }
-        let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
-        let ek = expiry_key(env.expires_at_ms(), &env.id);
-        let cv = channel_value(env.expires_at_ms(), env.priority.to_wire());
-        let channel = env.channel.as_str().as_bytes();
-        let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
-            |(messages, by_channel, expiry)| {
-                if messages.get(env.id.0)?.is_some() {
-                    return Ok(Inserted::Duplicate);
-                }
-                messages.insert(&env.id.0, sealed.as_slice())?;
-                by_channel.insert(ck.as_slice(), &cv[..])?;
-                expiry.insert(&ek[..], channel)?;
-                Ok::<_, ConflictableTransactionError<()>>(Inserted::New)
-            },
-        )?;
+        let res = self.put(env, sealed)?;
         if res == Inserted::New {
             self.used.fetch_add(size, Ordering::Relaxed);
         }
         Ok(res)
     }
 
-    /// Stores many validated envelopes in one transaction (sync batches); returns,
-    /// per envelope, whether it was new.
-    /// When the batch does not fit, each envelope is inserted on its own so that
-    /// room is made (or refused) per message.
+    /// Writes one sealed record and its index entries in the order that keeps a
+    /// crash harmless (`proto/store.md` S16). sled recovers a prefix of its log, so
+    /// after a crash either nothing, the expiry entry, or expiry and record are
+    /// there: the sweep removes both at the message's expiry, and a copy arriving
+    /// again (sync offers it, since the index lacks it) restores the index entry.
+    ///
+    /// Transactions are avoided on purpose: the first sled transaction (or batch)
+    /// in a process turns on a process-wide reader-writer lock that sled's flusher
+    /// thread takes recursively, which can deadlock the process (hazard H30).
+    fn put(&self, env: &Envelope, sealed: Vec<u8>) -> Result<Inserted, StoreError> {
+        let ck = channel_key(&env.channel, env.created_at_ms, &env.id);
+        let ek = expiry_key(env.expires_at_ms(), &env.id);
+        let cv = channel_value(env.expires_at_ms(), env.priority.to_wire());
+        self.expiry
+            .insert(&ek[..], env.channel.as_str().as_bytes())?;
+        let claimed = self
+            .messages
+            .compare_and_swap(env.id.0, None::<&[u8]>, Some(sealed))?
+            .is_ok();
+        if !claimed {
+            // Held already; complete an index entry a crash may have left out.
+            if !self.by_channel.contains_key(&ck)? {
+                self.by_channel.insert(ck, &cv[..])?;
+            }
+            return Ok(Inserted::Duplicate);
+        }
+        self.by_channel.insert(ck, &cv[..])?;
+        Ok(Inserted::New)
+    }
+
+    /// Stores many validated envelopes (sync batches); returns, per envelope,
+    /// whether it was new. When the batch does not fit, each envelope is inserted
+    /// on its own so that room is made (or refused) per message.
     pub fn insert_batch(&self, envs: &[Envelope]) -> Result<Vec<Inserted>, StoreError> {
         let key = self.data_key()?;
-        let keys: Vec<_> = envs
+        let sealed: Vec<Vec<u8>> = envs
             .iter()
-            .map(|env| {
-                (
-                    seal(&key, &env.id.0, env.as_bytes()),
-                    channel_key(&env.channel, env.created_at_ms, &env.id),
-                    expiry_key(env.expires_at_ms(), &env.id),
-                    channel_value(env.expires_at_ms(), env.priority.to_wire()),
-                )
-            })
+            .map(|env| seal(&key, &env.id.0, env.as_bytes()))
             .collect();
-        let total: u64 = envs
+        let sizes: Vec<u64> = envs
             .iter()
-            .zip(&keys)
-            .map(|(e, (sealed, ..))| footprint(sealed.len(), e.channel.as_str().len()))
-            .sum();
-        if !self.fits(total) {
+            .zip(&sealed)
+            .map(|(e, s)| footprint(s.len(), e.channel.as_str().len()))
+            .collect();
+        if !self.fits(sizes.iter().sum()) {
             return envs.iter().map(|e| self.insert(e)).collect();
         }
-        let res = (&self.messages, &self.by_channel, &self.expiry).transaction(
-            |(messages, by_channel, expiry)| {
-                let mut out = Vec::with_capacity(envs.len());
-                for (env, (sealed, ck, ek, cv)) in envs.iter().zip(&keys) {
-                    if messages.get(env.id.0)?.is_some() {
-                        out.push(Inserted::Duplicate);
-                        continue;
-                    }
-                    messages.insert(&env.id.0, sealed.as_slice())?;
-                    by_channel.insert(ck.as_slice(), &cv[..])?;
-                    expiry.insert(&ek[..], env.channel.as_str().as_bytes())?;
-                    out.push(Inserted::New);
-                }
-                Ok::<_, ConflictableTransactionError<()>>(out)
-            },
-        )?;
-        let added: u64 = envs
-            .iter()
-            .zip(&keys)
-            .zip(&res)
-            .filter(|(_, r)| **r == Inserted::New)
-            .map(|((e, (sealed, ..)), _)| footprint(sealed.len(), e.channel.as_str().len()))
-            .sum();
-        self.used.fetch_add(added, Ordering::Relaxed);
-        Ok(res)
+        let mut out = Vec::with_capacity(envs.len());
+        for ((env, sealed), size) in envs.iter().zip(sealed).zip(sizes) {
+            let res = self.put(env, sealed)?;
+            if res == Inserted::New {
+                self.used.fetch_add(size, Ordering::Relaxed);
+            }
+            out.push(res);
+        }
+        Ok(out)
     }
 
     /// Waits until everything written so far is durable on disk.
@@ -404,16 +386,26 @@ impl Store {
         let sealed_len = self.messages.get(id.0)?.map_or(0, |v| v.len());
         let ck = channel_key(&env.channel, env.created_at_ms, id);
         let ek = expiry_key(env.expires_at_ms(), id);
-        (&self.messages, &self.by_channel, &self.expiry).transaction(
-            |(messages, by_channel, expiry)| {
-                messages.remove(&id.0)?;
-                by_channel.remove(ck.as_slice())?;
-                expiry.remove(&ek[..])?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            },
-        )?;
+        self.remove_parts(id, Some(&ck), &ek)?;
         self.release(footprint(sealed_len, env.channel.as_str().len()));
         Ok(true)
+    }
+
+    /// Removes a message in the order that keeps a crash harmless (S16): the index
+    /// entry first (it disappears from reads and sync), the record, and the expiry
+    /// entry last, so that whatever a crash leaves is still swept.
+    pub(crate) fn remove_parts(
+        &self,
+        id: &MessageId,
+        channel_key: Option<&[u8]>,
+        expiry_key: &[u8],
+    ) -> Result<(), StoreError> {
+        if let Some(k) = channel_key {
+            self.by_channel.remove(k)?;
+        }
+        self.messages.remove(id.0)?;
+        self.expiry.remove(expiry_key)?;
+        Ok(())
     }
 
     /// Whether `id` was transcribed and deleted (and must not be stored again).
@@ -456,16 +448,7 @@ impl Store {
                 }),
                 Err(_) => self.find_channel_key(channel.as_ref(), &id)?,
             };
-            (&self.messages, &self.by_channel, &self.expiry).transaction(
-                |(messages, by_channel, expiry)| {
-                    messages.remove(&id.0)?;
-                    if let Some(k) = &index_key {
-                        by_channel.remove(k.as_slice())?;
-                    }
-                    expiry.remove(&*key)?;
-                    Ok::<_, ConflictableTransactionError<()>>(())
-                },
-            )?;
+            self.remove_parts(&id, index_key.as_deref(), &key)?;
             self.release(footprint(sealed_len, channel_len));
             removed.push(id);
         }

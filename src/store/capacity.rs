@@ -7,8 +7,6 @@ use super::{expiry_key, parse_channel_entry, Store, StoreError};
 use crate::gossip::envelope::MessageId;
 use crate::gossip::tombstone::TOMBSTONE_CHANNEL;
 use crate::store::now_ms;
-use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 use std::sync::atomic::Ordering;
 
 /// Default size limit: 1 GiB of messages and index entries, about a million
@@ -156,14 +154,7 @@ impl Store {
     fn evict(&self, c: &Candidate) -> Result<(), StoreError> {
         let sealed_len = self.messages.get(c.id.0)?.map_or(0, |v| v.len());
         let ek = expiry_key(c.expires, &c.id);
-        (&self.messages, &self.by_channel, &self.expiry).transaction(
-            |(messages, by_channel, expiry)| {
-                messages.remove(&c.id.0)?;
-                by_channel.remove(c.by_channel_key.as_slice())?;
-                expiry.remove(&ek[..])?;
-                Ok::<_, ConflictableTransactionError<()>>(())
-            },
-        )?;
+        self.remove_parts(&c.id, Some(&c.by_channel_key), &ek)?;
         self.release(footprint(sealed_len, c.channel_len));
         tracing::debug!(id = %c.id, priority = c.priority, "evicted to make room");
         self.evicted

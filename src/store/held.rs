@@ -52,7 +52,7 @@ impl Store {
         expires_at_ms: u64,
         held: &[Held],
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
+        // Row by row, not a sled batch: see `Store::put` on sled's global lock.
         for h in held {
             let key = held_key(&h.channel, h.bucket, member);
             let newer = self
@@ -68,9 +68,9 @@ impl Store {
             v[8..16].copy_from_slice(&expires_at_ms.to_be_bytes());
             v[16..20].copy_from_slice(&h.count.to_be_bytes());
             v[20..].copy_from_slice(&h.fingerprint);
-            batch.insert(key, &v[..]);
+            self.held.insert(key, &v[..])?;
         }
-        Ok(self.held.apply_batch(batch)?)
+        Ok(())
     }
 
     /// Unexpired claims about one bucket, one per member.
