@@ -29,6 +29,9 @@ pub enum StoreError {
     /// The store is locked (`fieldmesh lock`): records cannot be read or written.
     #[error("store is locked")]
     Locked,
+    /// The flush task ended without an answer (the runtime is shutting down).
+    #[error("store flush aborted")]
+    FlushAborted,
     /// A stored record failed to decode: the entry is skipped, never deleted.
     #[error("stored record {key} does not decode")]
     Corrupt {
@@ -193,7 +196,7 @@ impl Store {
     }
 
     /// Writes one sealed record and its index entries in the order that keeps a
-    /// crash harmless (`proto/store.md` S16). sled recovers a prefix of its log, so
+    /// crash harmless (`proto/store.md` S17). sled recovers a prefix of its log, so
     /// after a crash either nothing, the expiry entry, or expiry and record are
     /// there: the sweep removes both at the message's expiry, and a copy arriving
     /// again (sync offers it, since the index lacks it) restores the index entry.
@@ -251,8 +254,16 @@ impl Store {
     }
 
     /// Waits until everything written so far is durable on disk.
+    ///
+    /// On tokio's blocking pool, not sled's `flush_async`: that parks the wait on
+    /// sled's own small I/O pool, and a few flushes at once (a burst of sends, or
+    /// stores closing) fill it, so the log write they wait for never runs and the
+    /// process hangs (hazard H31).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|_| StoreError::FlushAborted)??;
         Ok(())
     }
 
@@ -391,7 +402,7 @@ impl Store {
         Ok(true)
     }
 
-    /// Removes a message in the order that keeps a crash harmless (S16): the index
+    /// Removes a message in the order that keeps a crash harmless (S17): the index
     /// entry first (it disappears from reads and sync), the record, and the expiry
     /// entry last, so that whatever a crash leaves is still swept.
     pub(crate) fn remove_parts(

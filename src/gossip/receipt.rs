@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub const RECEIPT_CHANNEL: &str = "receipts";
 /// Version of [`Receipt`] (1 listed message ids; 2 lists bucket fingerprints).
 pub const RECEIPT_VERSION: u8 = 2;
-/// Buckets at most in one receipt (about 44 KiB with 16-byte channel names).
+/// Buckets at most in one receipt (about 52 KiB with 16-byte channel names, under
+/// the default 64 KiB body cap).
 pub const MAX_RECEIPT_BUCKETS: usize = 1024;
 /// Width of a bucket in milliseconds of `created_at_ms`: narrow enough that one
 /// differing message leaves few others uncounted, wide enough that a busy channel
@@ -67,6 +68,13 @@ impl Receipt {
         self.held.iter().map(|h| u64::from(h.count)).sum()
     }
 
+    /// Whether `body` is a version-1 receipt (a list of ids, from a node before
+    /// bucket receipts): stored and relayed, not applied, never a fault of the
+    /// peer that relays or syncs it (`proto/receipt.md` K12).
+    pub fn is_legacy(body: &[u8]) -> bool {
+        body.first() == Some(&1)
+    }
+
     /// Wire bytes.
     pub fn encode(&self) -> Vec<u8> {
         wire::encode(self).unwrap_or_default()
@@ -116,6 +124,9 @@ mod tests {
         let mut r = Receipt::new(&[held("triage", 1)]);
         r.version = 1;
         assert!(Receipt::decode(&r.encode()).is_err());
+        assert!(Receipt::is_legacy(&r.encode()));
+        assert!(!Receipt::is_legacy(&Receipt::new(&[]).encode()));
+        assert!(!Receipt::is_legacy(&[]));
         let mut b = Receipt::new(&[held("triage", 1)]).encode();
         b[9 + 8] = b'T'; // "Triage": upper case is not a channel name
         assert!(Receipt::decode(&b).is_err());

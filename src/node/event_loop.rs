@@ -980,7 +980,10 @@ impl EventLoop {
         if env.channel.as_str() == TOMBSTONE_CHANNEL && Tombstone::decode(&env.body).is_err() {
             return Err(EnvelopeError::BadTombstone);
         }
-        if env.channel.as_str() == RECEIPT_CHANNEL && Receipt::decode(&env.body).is_err() {
+        if env.channel.as_str() == RECEIPT_CHANNEL
+            && Receipt::decode(&env.body).is_err()
+            && !Receipt::is_legacy(&env.body)
+        {
             return Err(EnvelopeError::BadReceipt);
         }
         let mut guard = self.team_state.write().unwrap_or_else(|p| p.into_inner());

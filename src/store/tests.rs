@@ -192,3 +192,29 @@ fn a_tombstoned_message_is_deleted_and_never_stored_again_until_expiry() {
     s.sweep_expired(61_000).unwrap();
     assert!(!s.is_tombstoned(&e.id).unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_flushes_at_once_all_complete() {
+    // 64 writers each insert then wait for durability at the same moment, as a
+    // burst of sends does. Parked on sled's own I/O pool (flush_async) these filled
+    // it and waited forever for a log write that needed a pool thread (H31).
+    let (_dir, s) = open();
+    let flushes: Vec<_> = (0..64)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.insert(&env("triage", 1_000 + i, 60_000, "x")).unwrap();
+                s.flush().await
+            })
+        })
+        .collect();
+    let all = async {
+        for f in flushes {
+            f.await.unwrap().unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(60), all)
+        .await
+        .expect("every flush completes");
+    assert_eq!(s.len(), 64);
+}
