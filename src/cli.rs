@@ -374,6 +374,11 @@ struct UpArgs {
     /// (default 30s; between 1s and 10m).
     #[arg(long, value_parser = humantime::parse_duration)]
     sync_timeout: Option<Duration>,
+    /// Envelope bytes at most in one catch-up batch this node sends, with an
+    /// optional K or M suffix; smaller batches suit slow links (default 512K;
+    /// between 32K and 512K).
+    #[arg(long, value_parser = config::file::parse_size)]
+    sync_batch_bytes: Option<u64>,
     /// Size limit of the store (messages and indexes), in bytes with an optional
     /// K, M or G suffix. When full, expired messages go first, then the least
     /// urgent oldest; a P1 is never evicted before it expires (default 1G).
@@ -1119,6 +1124,14 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
             bail!("--sync-timeout must be between 1s and 10m");
         }
         cfg.sync_timeout = t;
+    }
+    if let Some(b) = args.sync_batch_bytes {
+        let range =
+            fieldmesh::sync::FIRST_BATCH_BYTES as u64..=fieldmesh::sync::MAX_BATCH_BYTES as u64;
+        if !range.contains(&b) {
+            bail!("--sync-batch-bytes must be between 32K and 512K");
+        }
+        cfg.sync_batch_bytes = b as usize;
     }
     if let Some(max) = args.max_ttl {
         if max.is_zero() || max > fieldmesh::gossip::envelope::MAX_TTL {

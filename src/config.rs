@@ -63,6 +63,10 @@ pub struct NodeConfig {
     pub max_peer_rate: u32,
     /// How long a catch-up sync request may go unanswered.
     pub sync_timeout: Duration,
+    /// Envelope bytes at most in one catch-up batch this node sends (after the
+    /// small first one), between [`crate::sync::FIRST_BATCH_BYTES`] and
+    /// [`crate::sync::MAX_BATCH_BYTES`].
+    pub sync_batch_bytes: usize,
     /// TTL rules: default, per-channel defaults and the maximum.
     pub ttl: TtlPolicy,
     /// The team to run in (its tag then is the team id); `None` runs the drill team
@@ -110,6 +114,7 @@ impl NodeConfig {
             max_peers: DEFAULT_MAX_PEERS,
             max_peer_rate: crate::node::guard::DEFAULT_MAX_PEER_RATE,
             sync_timeout: DEFAULT_SYNC_TIMEOUT,
+            sync_batch_bytes: crate::sync::MAX_BATCH_BYTES,
             ttl: TtlPolicy::default(),
             team_entry: None,
             link: None,

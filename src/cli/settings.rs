@@ -105,6 +105,7 @@ impl UpArgs {
         self.max_peer_rate = self.max_peer_rate.or(file.max_peer_rate);
         self.max_peers = self.max_peers.or(file.max_peers);
         self.sync_timeout = self.sync_timeout.or(file.sync_timeout);
+        self.sync_batch_bytes = self.sync_batch_bytes.or(file.sync_batch_bytes);
         self.max_store_bytes = self.max_store_bytes.or(file.max_store_bytes);
         self.metrics = self.metrics.or(file.metrics);
         // `web-ui = false` in the file stands for `--no-web`, unless `--web` is given.

@@ -89,6 +89,9 @@ pub struct ConfigFile {
     /// `--sync-timeout`, a duration such as "30s".
     #[serde(default, deserialize_with = "ttl")]
     pub sync_timeout: Option<Duration>,
+    /// `--sync-batch-bytes`: a number of bytes or a string such as "64K".
+    #[serde(default, deserialize_with = "size")]
+    pub sync_batch_bytes: Option<u64>,
     /// `--max-store-bytes`: a number of bytes or a string such as "500M".
     #[serde(default, deserialize_with = "size")]
     pub max_store_bytes: Option<u64>,
@@ -354,6 +357,7 @@ mod tests {
         assert_eq!(c.max_store_bytes, Some(1 << 30));
         assert_eq!(c.max_peers, Some(128));
         assert_eq!(c.sync_timeout, Some(Duration::from_secs(30)));
+        assert_eq!(c.sync_batch_bytes, Some(512 << 10));
         assert_eq!(c.channel_ttl.unwrap().len(), 1);
         assert_eq!(c.metrics, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(c.web, Some("127.0.0.1:8080".parse().unwrap()));

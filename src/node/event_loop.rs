@@ -102,6 +102,8 @@ pub(super) struct EventLoop {
     pub(super) team: TeamTag,
     /// Longest TTL accepted from peers (the team's maximum).
     max_ttl: Duration,
+    /// Envelope bytes at most per catch-up batch sent (`--sync-batch-bytes`).
+    pub(super) sync_batch_bytes: usize,
     /// Signs receipts.
     identity: Identity,
     /// Buckets that changed here since our last receipt.
@@ -311,6 +313,7 @@ impl EventLoop {
             team_state,
             foreign_topics: HashSet::new(),
             max_ttl: config.ttl.max,
+            sync_batch_bytes: config.sync_batch_bytes,
             identity: identity.clone(),
             pending_receipts: Default::default(),
             team: config.team.clone(),

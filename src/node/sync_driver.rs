@@ -10,7 +10,7 @@ use crate::gossip::envelope::{
 use crate::store::{now_ms, Inserted};
 use crate::sync::{
     self, transfer_order, Bound, ItemInfo, Reconciler, SyncRequest, SyncResponse,
-    FIRST_BATCH_BYTES, MAX_BATCH_BYTES, MAX_FETCH_IDS, MAX_RANGES,
+    FIRST_BATCH_BYTES, MAX_FETCH_IDS, MAX_RANGES,
 };
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
@@ -261,7 +261,7 @@ impl EventLoop {
                     let cap = if *batches == 0 {
                         FIRST_BATCH_BYTES
                     } else {
-                        MAX_BATCH_BYTES
+                        self.sync_batch_bytes
                     };
                     *batches += 1;
                     let mut envelopes = Vec::new();
@@ -290,7 +290,7 @@ impl EventLoop {
                         }
                         return;
                     }
-                    *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+                    self.count_batch_sent(bytes);
                     (
                         SyncRequest::Push {
                             channel: channel_name,
@@ -562,7 +562,7 @@ impl EventLoop {
                     found.into_iter().map(Ok),
                     &channel,
                     now,
-                    MAX_BATCH_BYTES,
+                    self.sync_batch_bytes,
                 ))
             }
             SyncRequest::FetchRange {
@@ -579,7 +579,7 @@ impl EventLoop {
                 let mut wanted =
                     sync::slice(&mine, ItemInfo::item, lower.as_ref(), &upper).to_vec();
                 transfer_order(&mut wanted);
-                let cap = MAX_BATCH_BYTES;
+                let cap = self.sync_batch_bytes;
                 // The index already says these are unexpired and in this channel, so
                 // the stored bytes are sent as they are (hop counter bumped), undecoded.
                 let mut out = Vec::new();
@@ -599,7 +599,7 @@ impl EventLoop {
                     bytes += b.len();
                     out.push(b);
                 }
-                *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+                self.count_batch_sent(bytes);
                 SyncResponse::Envelopes(out)
             }
             SyncRequest::Push { envelopes, .. } => {
@@ -633,7 +633,7 @@ impl EventLoop {
             bytes += b.len();
             out.push(b);
         }
-        *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+        self.count_batch_sent(bytes);
         out
     }
 
@@ -680,6 +680,12 @@ impl EventLoop {
             self.resync_at = Some(Instant::now() + RESYNC_DEBOUNCE);
         }
         stored
+    }
+
+    /// Counts one batch of envelopes sent (a push, or a reply to a fetch) and its bytes.
+    fn count_batch_sent(&mut self, bytes: usize) {
+        *self.counters.entry("sync_payload_bytes").or_default() += bytes as u64;
+        *self.counters.entry("sync_batches_sent").or_default() += 1;
     }
 
     /// Adds the encoded size of a reconcile or fetch message to the overhead counter.

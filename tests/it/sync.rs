@@ -186,3 +186,44 @@ async fn sync_never_carries_one_teams_channel_into_another_team() {
     assert!(drill.read("triage").await.is_empty());
     assert_eq!(fire.read("triage").await.len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_batch_bytes_bounds_each_catch_up_batch() {
+    // Out of range: refused before anything starts.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fieldmesh"))
+        .args(["--data", dir.path().to_str().unwrap(), "up", "--no-mdns"])
+        .args(["--sync-batch-bytes", "1K"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--sync-batch-bytes must be between"));
+
+    let a = Daemon::spawn(Opts {
+        extra: vec!["--sync-batch-bytes".into(), "32K".into()],
+        ..Opts::default()
+    })
+    .await;
+    // 300 envelopes of about 1 KB: about 300 KB to catch up.
+    let filler = "x".repeat(900);
+    let mut all = HashSet::new();
+    for i in 0..300 {
+        all.insert(a.send("triage", &format!("{i} {filler}"), LONG, "p3").await);
+    }
+    let late = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..Opts::default()
+    })
+    .await;
+    late.wait_exactly("triage", &all, TEN_SECS * 3).await;
+    let st = a.status().await;
+    let batches = st.counters.get("sync_batches_sent").copied().unwrap_or(0);
+    let bytes = st.counters["sync_payload_bytes"];
+    assert!(bytes >= 300 * 900, "{bytes} payload bytes");
+    // At most 32 KiB each: at least 300 KB / 32 KiB batches (the default 512 KiB
+    // would carry it in two).
+    assert!(
+        batches >= bytes / (32 << 10),
+        "{batches} batches for {bytes} B"
+    );
+}
