@@ -102,6 +102,8 @@ pub(super) struct EventLoop {
     pub(super) team: TeamTag,
     /// Longest TTL accepted from peers (the team's maximum).
     max_ttl: Duration,
+    /// Distinct connected peers at most (`--max-peers`).
+    max_peers: usize,
     /// Envelope bytes at most per catch-up batch sent (`--sync-batch-bytes`).
     pub(super) sync_batch_bytes: usize,
     /// Signs receipts.
@@ -314,6 +316,7 @@ impl EventLoop {
             foreign_topics: HashSet::new(),
             max_ttl: config.ttl.max,
             sync_batch_bytes: config.sync_batch_bytes,
+            max_peers: max_peers as usize,
             identity: identity.clone(),
             pending_receipts: Default::default(),
             team: config.team.clone(),
@@ -807,6 +810,16 @@ impl EventLoop {
             } => {
                 if self.guard.is_banned(&peer_id, Instant::now()) {
                     debug!(peer = %peer_id, "closing a connection from a banned peer");
+                    self.swarm.close_connection(connection_id);
+                    return;
+                }
+                // The connection limits count connections (two per peer: TCP and
+                // QUIC); the peer limit is on distinct peers, checked here.
+                if num_established.get() == 1
+                    && self.swarm.connected_peers().count() > self.max_peers
+                {
+                    debug!(peer = %peer_id, "peer limit reached: closing");
+                    self.bump("peer_limit");
                     self.swarm.close_connection(connection_id);
                     return;
                 }

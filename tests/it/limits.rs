@@ -1,4 +1,4 @@
-use crate::harness::{Daemon, Opts};
+use crate::harness::{wait_for, Daemon, Opts, TEN_SECS};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -65,4 +65,39 @@ async fn a_store_full_of_p1_refuses_more_with_a_clear_error() {
     };
     assert!(err.contains("store is full"), "{err}");
     assert_eq!(a.read("triage").await.len(), sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_peers_turns_away_a_peer_over_the_limit() {
+    let a = Daemon::spawn(Opts {
+        extra: vec!["--max-peers".into(), "1".into()],
+        ..Opts::default()
+    })
+    .await;
+    let b = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..Opts::default()
+    })
+    .await;
+    wait_for(TEN_SECS, "B connected to A", || async {
+        (a.peers().await.len() == 1).then_some(())
+    })
+    .await;
+    let _c = Daemon::spawn(Opts {
+        peers: vec![a.addr()],
+        ..Opts::default()
+    })
+    .await;
+    wait_for(TEN_SECS, "A to turn C away", || async {
+        a.status()
+            .await
+            .counters
+            .get("peer_limit")
+            .copied()
+            .filter(|n| *n >= 1)
+    })
+    .await;
+    let peers = a.peers().await;
+    assert_eq!(peers.len(), 1, "one peer at most");
+    assert_eq!(peers[0].peer_id, b.peer_id, "the first peer stays");
 }

@@ -481,10 +481,21 @@ async fn a_revoked_device_wipes_its_team_data_and_its_posts_are_refused() {
     // C, revoked without a wipe, keeps running but its posts are refused.
     let out = a.cli(&["team", "revoke-device", &c.peer_id]);
     assert!(out.status.success());
-    // A applied the removal when it signed it: C's next post is refused.
-    c.send("triage", "still here?", Duration::from_secs(600), "p1")
+    // A applied the removal when it signed it: C's next post is refused, and
+    // is not among A's messages.
+    let not_member = |s: fieldmesh::node::StatusView| s.rejected.get("not_member").copied();
+    let before = not_member(a.status().await).unwrap_or(0);
+    let late = c
+        .send("triage", "still here?", Duration::from_secs(600), "p1")
         .await;
-    refused_not_member(&a, "A to refuse the revoked device").await;
+    wait_for(TEN_SECS, "A to refuse the revoked device", || async {
+        not_member(a.status().await).filter(|n| *n > before)
+    })
+    .await;
+    assert!(
+        a.read("triage").await.iter().all(|m| m.id != late),
+        "A stored a revoked device's post"
+    );
     // A bad peer id and a non-admin are refused with a clear error.
     let out = a.cli(&["team", "revoke-device", "nope"]);
     assert_eq!(out.status.code(), Some(2));
