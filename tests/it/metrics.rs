@@ -108,4 +108,24 @@ async fn metrics_parse_and_counters_move_with_traffic() {
     assert_eq!(st.p1_latency.count, 1);
     assert_eq!(st.peers_by_transport.get("tcp"), Some(&1));
     assert_eq!(st.counters.get("published"), Some(&(out0 as u64 + 1)));
+
+    // A peer's garbage is counted under its reason.
+    let mut peer = crate::bad_input::raw_gossip_peer(&a, "fieldmesh/1/drill/triage").await;
+    crate::bad_input::publish(&mut peer, vec![9; 200]).await;
+    let rejected = wait_for(TEN_SECS, "a rejection in /metrics", || async {
+        let s = scrape(&a).await;
+        s.samples
+            .iter()
+            .any(|x| x.metric == "fieldmesh_messages_rejected_total")
+            .then_some(s)
+    })
+    .await;
+    assert_eq!(
+        value(
+            &rejected,
+            "fieldmesh_messages_rejected_total",
+            Some(("reason", "unknown_version"))
+        ),
+        1.0
+    );
 }
