@@ -201,6 +201,10 @@ async function main() {
   const left = await inB.locator(".ttl").textContent();
   check(/^expires in (\d+d \d+h|\d+h \d\dm|\d+m \d\ds)$/.test(left), `remaining TTL shown: ${left}`);
   await pages.b.locator(`li.message[data-id="${id}"] .held`).filter({ hasText: "held by 2" }).waitFor({ timeout: WAIT });
+  // While it lives, the channel list of both pages marks triage with a P1 badge.
+  for (const page of [pages.a, pages.b]) {
+    await page.locator('#channel-list button[data-channel="triage"] .badge.p1').waitFor({ state: "visible", timeout: WAIT });
+  }
   for (const [name, page] of Object.entries(pages)) {
     const title = await page.title();
     check(titleIsSafe(title) && !title.includes("Bay"), `${name} title carries no text: ${title}`);
