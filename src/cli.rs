@@ -335,6 +335,10 @@ struct UpArgs {
     /// Do not use Bluetooth LE (no adapter opened, no advertising or scanning).
     #[arg(long)]
     no_bluetooth: bool,
+    /// The BlueZ adapter for Bluetooth LE, e.g. `hci1` (default: BlueZ's default
+    /// adapter); if it is missing, the node says so in one line and runs over IP.
+    #[arg(long, value_name = "NAME", conflicts_with = "no_bluetooth")]
+    bt_adapter: Option<fieldmesh::transport::ble::AdapterName>,
     /// Name shown to peers (a role or device, never a patient).
     #[arg(long)]
     name: Option<String>,
@@ -1098,7 +1102,7 @@ async fn up(data: &Path, args: UpArgs, json: bool) -> anyhow::Result<()> {
     cfg.bluetooth = if args.no_bluetooth {
         config::Bluetooth::Off
     } else {
-        config::Bluetooth::System
+        config::Bluetooth::System(args.bt_adapter)
     };
     cfg.name = args.name;
     if let Some(link) = args.emulate_link {

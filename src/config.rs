@@ -88,9 +88,10 @@ pub enum Bluetooth {
     /// No Bluetooth: in-process nodes of tests, the bench and the simulator.
     #[default]
     Off,
-    /// The machine's default BlueZ adapter if it has one (`fieldmesh up`); without
-    /// one the node logs one line and carries on over IP.
-    System,
+    /// A BlueZ adapter of this machine (`fieldmesh up`): the one named
+    /// (`--bt-adapter hci1`), or BlueZ's default when `None`. Without it the node
+    /// logs one line and carries on over IP.
+    System(Option<crate::transport::ble::AdapterName>),
     /// An adapter on an in-memory L2CAP network (tests and simulations).
     Memory(crate::transport::ble::memory::MemoryAdapter),
 }

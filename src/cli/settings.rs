@@ -79,6 +79,7 @@ impl UpArgs {
         // Switches can only be turned on by a flag; the file may set either way.
         self.no_mdns = self.no_mdns || file.mdns == Some(false);
         self.no_bluetooth = self.no_bluetooth || file.bluetooth == Some(false);
+        self.bt_adapter = self.bt_adapter.or(file.bt_adapter);
         self.notify = self.notify || file.notify == Some(true);
         self.notify_detail = self.notify_detail || file.notify_detail == Some(true);
         self.name = self.name.or(file.name);

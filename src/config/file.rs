@@ -28,6 +28,7 @@
 //! ```
 
 use crate::gossip::envelope::{ChannelName, MAX_TTL};
+use crate::transport::ble::AdapterName;
 use libp2p::Multiaddr;
 use serde::{Deserialize, Deserializer};
 use std::net::SocketAddr;
@@ -63,6 +64,9 @@ pub struct ConfigFile {
     pub mdns: Option<bool>,
     /// The inverse of `--no-bluetooth`.
     pub bluetooth: Option<bool>,
+    /// `--bt-adapter`: a BlueZ adapter name such as "hci1".
+    #[serde(default, deserialize_with = "adapter")]
+    pub bt_adapter: Option<AdapterName>,
     /// `--name`.
     pub name: Option<String>,
     /// `--team`: a team name or id, or `drill`.
@@ -303,6 +307,12 @@ fn positive_usize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::E
     }
 }
 
+fn adapter<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AdapterName>, D::Error> {
+    AdapterName::new(&String::deserialize(d)?)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn ttl<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
     Ok(Some(Checked::<Duration>::deserialize(d)?.0))
 }
@@ -380,6 +390,16 @@ mod tests {
         assert_eq!((key.as_str(), line), ("channel-ttl.triage", 3));
         assert_eq!(invalid("listen = [\"tcp:4001\"]").0, "listen");
         assert_eq!(invalid("max-store-bytes = \"lots\"").0, "max-store-bytes");
+    }
+
+    #[test]
+    fn bt_adapter_is_a_bluez_adapter_name() {
+        let c = ConfigFile::decode(b"bt-adapter = \"hci1\"\n").unwrap();
+        assert_eq!(c.bt_adapter.map(|a| a.to_string()).as_deref(), Some("hci1"));
+        let (key, line, message) = invalid("bluetooth = true\nbt-adapter = \"usb0\"\n");
+        assert_eq!((key.as_str(), line), ("bt-adapter", 2));
+        assert!(message.contains("like hci0"), "{message}");
+        assert_eq!(invalid("bt-adapter = 1").0, "bt-adapter");
     }
 
     #[test]

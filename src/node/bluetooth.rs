@@ -8,7 +8,7 @@ use crate::config::Bluetooth;
 use crate::gossip::TeamTag;
 use crate::transport::ble::advert::{self, Advert};
 use crate::transport::ble::memory::MemoryAdapter;
-use crate::transport::ble::{self, BleAddr, L2capBackend, Sighting};
+use crate::transport::ble::{self, AdapterName, BleAddr, L2capBackend, Sighting};
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use std::collections::HashMap;
@@ -53,17 +53,21 @@ impl BleLink {
                 backend: Arc::new(adapter.clone()),
                 discovery: Discoverer::Memory(adapter.clone()),
             }),
-            Bluetooth::System => Self::open_system().await,
+            Bluetooth::System(name) => Self::open_system(name.as_ref()).await,
         }
     }
 
     #[cfg(all(target_os = "linux", feature = "bluetooth"))]
-    async fn open_system() -> Option<BleLink> {
-        match ble::bluez::Bluez::open().await {
+    async fn open_system(name: Option<&AdapterName>) -> Option<BleLink> {
+        match ble::bluez::Bluez::open(name).await {
             Ok(b) => {
                 let b = Arc::new(b);
                 let (mac, _) = b.local_addr();
-                info!(adapter = %mac, "bluetooth: adapter found, listening on L2CAP");
+                info!(
+                    adapter = %b.name(),
+                    address = %mac,
+                    "bluetooth: adapter found, listening on L2CAP"
+                );
                 Some(BleLink {
                     backend: b.clone(),
                     discovery: Discoverer::Bluez(b),
@@ -73,6 +77,7 @@ impl BleLink {
                 // The cause says which: no system bus, no bluetoothd, no controller.
                 let cause = std::error::Error::source(&e).map(ToString::to_string);
                 info!(
+                    adapter = %asked(name),
                     reason = %e,
                     cause = cause.as_deref().unwrap_or("-"),
                     "bluetooth: no adapter, carrying on over IP"
@@ -83,8 +88,9 @@ impl BleLink {
     }
 
     #[cfg(not(all(target_os = "linux", feature = "bluetooth")))]
-    async fn open_system() -> Option<BleLink> {
+    async fn open_system(name: Option<&AdapterName>) -> Option<BleLink> {
         info!(
+            adapter = %asked(name),
             reason = "built without the bluetooth feature",
             "bluetooth: no adapter, carrying on over IP"
         );
@@ -115,6 +121,12 @@ impl BleLink {
             Discoverer::Memory(m) => m.start_discovery(advert, found_tx, shutdown),
         }
     }
+}
+
+/// The adapter asked for, as the "no adapter" line names it: `default` stands
+/// for BlueZ's default adapter (names are always `hciN`, so it is unambiguous).
+fn asked(name: Option<&AdapterName>) -> &str {
+    name.map_or("default", AdapterName::as_str)
 }
 
 /// Whether to dial a device seen advertising: same team, not ourselves, and no

@@ -7,6 +7,7 @@
 //! dial/listen code. Each channel carries packets of at most its MTU; [`framing`]
 //! turns that into the byte stream Noise and yamux expect, exactly as over TCP.
 
+pub mod adapter;
 pub mod addr;
 pub mod advert;
 #[cfg(all(target_os = "linux", feature = "bluetooth"))]
@@ -15,6 +16,7 @@ pub mod framing;
 pub mod memory;
 mod transport;
 
+pub use adapter::AdapterName;
 pub use addr::{is_ble, AddrKind, BleAddr, BleAddrError, Mac};
 pub use framing::{bytes_written, PacketStream};
 pub use transport::BleTransport;

@@ -73,6 +73,8 @@ pub struct Opts {
     pub passphrase: Option<String>,
     /// More `up` arguments.
     pub extra: Vec<String>,
+    /// More environment variables for the child (e.g. a private system bus).
+    pub env: Vec<(String, String)>,
 }
 
 /// A running `fieldmesh up` child process; killed on drop.
@@ -144,6 +146,9 @@ impl Daemon {
         let mut child = cmd
             .args(&args)
             .env("RUST_LOG", "fieldmesh=debug,warn")
+            // Plain log lines, so tests can match fields (`adapter=hci1`).
+            .env("NO_COLOR", "1")
+            .envs(opts.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(log_file)
             .kill_on_drop(true)

@@ -67,8 +67,13 @@ mod web;
 mod web_e2e;
 
 /// Bluetooth LE: gossip over the in-memory L2CAP link only, P1 first over a slow
-/// BLE link, `up` without an adapter (one log line, IP works) or with `--no-bluetooth`.
+/// BLE link, `up` without an adapter or without the one `--bt-adapter` names (one
+/// log line naming it, IP works) or with `--no-bluetooth`.
 mod ble;
+
+/// Bluetooth LE on BlueZ: two nodes on two `btvirt` virtual controllers exchange
+/// messages over L2CAP (skipped, naming what is missing, without `/dev/vhci`).
+mod ble_vhci;
 
 /// Structured reports: METHANE and casualty updates, identifiable fields hidden.
 mod reports;

@@ -1,10 +1,14 @@
 //! The BlueZ backend (Linux, feature `bluetooth`): L2CAP LE sequential-packet
 //! sockets from the kernel, advertising and scanning through bluetoothd over D-Bus
-//! (the `bluer` crate). Not verified on hardware: see the README, *Bluetooth*.
+//! (the `bluer` crate), on BlueZ's default adapter or one chosen by name. Not
+//! verified on hardware: see the README, *Bluetooth*.
 
 use super::addr::PSM_ANY;
 use super::advert::{Advert, SERVICE_UUID};
-use super::{AddrKind, BleAddr, Channel, L2capBackend, L2capChannel, L2capListener, Mac, Sighting};
+use super::{
+    AdapterName, AddrKind, BleAddr, Channel, L2capBackend, L2capChannel, L2capListener, Mac,
+    Sighting,
+};
 use bluer::l2cap::{SeqPacket, SeqPacketListener, Socket, SocketAddr};
 use bluer::{Adapter, AdapterEvent, Address, AddressType, Uuid};
 use futures::future::BoxFuture;
@@ -32,6 +36,14 @@ pub enum OpenError {
     /// bluetoothd or the system D-Bus is not there, or there is no adapter.
     #[error("no adapter")]
     NoAdapter(#[source] bluer::Error),
+    /// bluetoothd runs, but has no adapter of the name asked for.
+    #[error("no adapter {name} (bluetoothd has {})", list(.present))]
+    NotFound {
+        /// The name asked for.
+        name: AdapterName,
+        /// The adapters bluetoothd has.
+        present: Vec<String>,
+    },
     /// The adapter is powered off.
     #[error("adapter {0} is powered off")]
     PoweredOff(String),
@@ -40,7 +52,15 @@ pub enum OpenError {
     Timeout(Duration),
 }
 
-/// The default BlueZ adapter.
+fn list(names: &[String]) -> String {
+    if names.is_empty() {
+        "none".to_owned()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// One BlueZ adapter: BlueZ's default, or the one named.
 pub struct Bluez {
     adapter: Adapter,
     mac: Mac,
@@ -48,19 +68,35 @@ pub struct Bluez {
 }
 
 impl Bluez {
-    /// Opens the default adapter; fails fast where there is none.
-    pub async fn open() -> Result<Bluez, OpenError> {
-        tokio::time::timeout(OPEN_TIMEOUT, Self::open_inner())
+    /// Opens the adapter `name`, or BlueZ's default if `None`; fails fast where
+    /// there is none.
+    pub async fn open(name: Option<&AdapterName>) -> Result<Bluez, OpenError> {
+        tokio::time::timeout(OPEN_TIMEOUT, Self::open_inner(name))
             .await
             .map_err(|_| OpenError::Timeout(OPEN_TIMEOUT))?
     }
 
-    async fn open_inner() -> Result<Bluez, OpenError> {
+    async fn open_inner(name: Option<&AdapterName>) -> Result<Bluez, OpenError> {
         let session = bluer::Session::new().await.map_err(OpenError::NoAdapter)?;
-        let adapter = session
-            .default_adapter()
-            .await
-            .map_err(OpenError::NoAdapter)?;
+        let adapter = match name {
+            None => session.default_adapter().await,
+            Some(name) => {
+                // `Session::adapter` only builds a proxy; without this check a
+                // missing adapter would surface as an obscure D-Bus error later.
+                let present = session
+                    .adapter_names()
+                    .await
+                    .map_err(OpenError::NoAdapter)?;
+                if !present.iter().any(|p| p == name.as_str()) {
+                    return Err(OpenError::NotFound {
+                        name: name.clone(),
+                        present,
+                    });
+                }
+                session.adapter(name.as_str())
+            }
+        }
+        .map_err(OpenError::NoAdapter)?;
         if !adapter.is_powered().await.map_err(OpenError::NoAdapter)? {
             return Err(OpenError::PoweredOff(adapter.name().to_owned()));
         }
@@ -70,6 +106,11 @@ impl Bluez {
             _ => AddrKind::Public,
         };
         Ok(Bluez { adapter, mac, kind })
+    }
+
+    /// The adapter's BlueZ name, e.g. `hci0`.
+    pub fn name(&self) -> &str {
+        self.adapter.name()
     }
 
     /// Advertises `advert` and reports fieldmesh advertisements seen nearby on
@@ -158,6 +199,9 @@ impl L2capBackend for Bluez {
 
     fn listen(&self, psm: u16) -> io::Result<(Box<dyn L2capListener>, u16)> {
         let socket = Socket::<SeqPacket>::new_seq_packet()?;
+        // Bound to any adapter: only this one advertises the PSM, so peers reach the
+        // listener through it, and a second node on the same host (another
+        // adapter) listens on another PSM, as the kernel gives each a free one.
         socket.bind(SocketAddr::new(Address::any(), AddressType::LePublic, psm))?;
         let listener = socket.listen(BACKLOG)?;
         // With PSM_ANY the kernel picks a free dynamic PSM when listening starts.
@@ -169,8 +213,19 @@ impl L2capBackend for Bluez {
     }
 
     fn dial(&self, addr: BleAddr) -> BoxFuture<'static, io::Result<Channel>> {
+        // Leave from this adapter: unbound, the kernel would route the connection
+        // through the first controller whose address is not the peer's, which on
+        // a host with several adapters need not be the one chosen. (Binding also
+        // takes a free dynamic PSM as the local end's; it is never sent.)
+        let local = sock_addr(&BleAddr {
+            mac: self.mac,
+            kind: self.kind,
+            psm: PSM_ANY,
+        });
         Box::pin(async move {
-            let s = SeqPacket::connect(sock_addr(&addr)).await?;
+            let socket = Socket::<SeqPacket>::new_seq_packet()?;
+            socket.bind(local)?;
+            let s = socket.connect(sock_addr(&addr)).await?;
             Ok(Box::new(BluezChannel::new(s)) as Channel)
         })
     }
