@@ -200,13 +200,7 @@ impl Rig {
                     "/org/freedesktop/DBus",
                     &["org.freedesktop.DBus.NameHasOwner", "string:org.bluez"],
                 );
-                async move {
-                    match state {
-                        Ok(reply) if reply.contains("boolean true") => Ok(()),
-                        Ok(reply) => Err(format!("org.bluez not owned yet: {reply}")),
-                        Err(e) => Err(e),
-                    }
-                }
+                async move { says_true(state, "org.bluez not owned yet") }
             })
             .await;
             (bus, Some(dbus), Some(bluetoothd))
@@ -262,13 +256,7 @@ impl Rig {
                         ],
                     )
                 });
-                async move {
-                    match state {
-                        Ok(reply) if reply.contains("boolean true") => Ok(()),
-                        Ok(reply) => Err(format!("not powered yet: {reply}")),
-                        Err(e) => Err(e),
-                    }
-                }
+                async move { says_true(state, "not powered yet") }
             })
             .await;
         }
@@ -441,4 +429,14 @@ async fn two_virtual_controllers_carry_messages_over_ble() {
     assert!(on_ble(&a.peers().await, &b), "{:?}", a.peers().await);
     assert_eq!(a.peers().await.len(), 1);
     rig.check();
+}
+
+/// `Ok` if a `dbus-send --print-reply` answer is `boolean true`; otherwise what it
+/// said, after `not_yet`, for [`wait_until`] to retry and report.
+fn says_true(reply: Result<String, String>, not_yet: &str) -> Result<(), String> {
+    match reply {
+        Ok(reply) if reply.contains("boolean true") => Ok(()),
+        Ok(reply) => Err(format!("{not_yet}: {reply}")),
+        Err(e) => Err(e),
+    }
 }
