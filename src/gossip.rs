@@ -69,8 +69,12 @@ pub fn message_id(data: &[u8]) -> gossipsub::MessageId {
 pub const MESH_N: usize = 3;
 /// Fewest mesh peers before a node grafts more (Dlo).
 pub const MESH_N_LOW: usize = 2;
-/// Most mesh peers before a node prunes (Dhi): a node at Dhi refuses GRAFTs.
-pub const MESH_N_HIGH: usize = 4;
+/// Most mesh peers before a node prunes (Dhi): a node at Dhi refuses GRAFTs from
+/// peers that dialled it. At 4, a node with five neighbours shut out a neighbour
+/// that had no other link (a leaf), whose GRAFTs were then refused for good: at 500
+/// nodes the mesh took 13–24 s to form or never did (issue 7). Twice D, as in
+/// libp2p's defaults (6/12).
+pub const MESH_N_HIGH: usize = 6;
 /// How long a pruned peer waits before grafting again. libp2p's 60 s made mesh
 /// formation fail when a node's neighbours were all at Dhi (issue 7); a few
 /// heartbeats let it retry soon enough to join within the start-up window.

@@ -7,6 +7,7 @@
 mod anchor;
 mod capacity;
 mod held;
+mod mirror;
 mod sweep;
 
 use capacity::footprint;
@@ -84,6 +85,8 @@ pub struct Store {
     used: Arc<AtomicU64>,
     /// Ids removed to make room, not yet reported by the node.
     evicted: Arc<Mutex<Vec<MessageId>>>,
+    /// In-memory copy of `by_channel` for the channels read (`store/mirror.rs`).
+    mirror: Arc<mirror::Mirror>,
 }
 
 /// Key in `by_channel`: channel, a 0 byte, created-at (big endian) and id, so a
@@ -146,6 +149,7 @@ impl Store {
             capacity: DEFAULT_MAX_STORE_BYTES,
             used: Arc::new(AtomicU64::new(0)),
             evicted: Arc::new(Mutex::new(Vec::new())),
+            mirror: Arc::default(),
         };
         store.used.store(store.measure()?, Ordering::Relaxed);
         // Per-message holder rows of receipts version 1 (before bucket receipts).
@@ -214,14 +218,17 @@ impl Store {
             .messages
             .compare_and_swap(env.id.0, None::<&[u8]>, Some(sealed))?
             .is_ok();
+        let mut mirror = self.mirror.lock();
         if !claimed {
             // Held already; complete an index entry a crash may have left out.
             if !self.by_channel.contains_key(&ck)? {
-                self.by_channel.insert(ck, &cv[..])?;
+                self.by_channel.insert(&ck, &cv[..])?;
+                mirror.inserted(&ck, env.expires_at_ms(), env.priority.to_wire());
             }
             return Ok(Inserted::Duplicate);
         }
-        self.by_channel.insert(ck, &cv[..])?;
+        self.by_channel.insert(&ck, &cv[..])?;
+        mirror.inserted(&ck, env.expires_at_ms(), env.priority.to_wire());
         Ok(Inserted::New)
     }
 
@@ -327,9 +334,31 @@ impl Store {
         channel: &ChannelName,
         now_ms: u64,
     ) -> Result<Vec<IndexEntry>, StoreError> {
+        let name = channel.as_str().as_bytes();
+        let mut mirror = self.mirror.lock();
+        let entries = match mirror.get(name) {
+            Some(entries) => entries,
+            None => {
+                let loaded = self.read_index(channel)?;
+                mirror.load(name, loaded)
+            }
+        };
+        Ok(entries
+            .iter()
+            .filter(|(_, &(exp, _))| exp > now_ms)
+            .map(|(&(ts, id), &(_, priority))| IndexEntry {
+                ts,
+                id: MessageId(id),
+                priority,
+            })
+            .collect())
+    }
+
+    /// Every `by_channel` entry of `channel`, read from sled.
+    fn read_index(&self, channel: &ChannelName) -> Result<mirror::Entries, StoreError> {
         let mut prefix = channel.as_str().as_bytes().to_vec();
         prefix.push(0);
-        let mut out = Vec::new();
+        let mut out = mirror::Entries::new();
         for entry in self.by_channel.scan_prefix(&prefix) {
             let (key, value) = entry?;
             let Some((ts, id, exp, priority)) = parse_channel_entry(&key[prefix.len()..], &value)
@@ -337,13 +366,7 @@ impl Store {
                 tracing::warn!("skipping unreadable channel index entry");
                 continue;
             };
-            if exp > now_ms {
-                out.push(IndexEntry {
-                    ts,
-                    id: MessageId(id),
-                    priority,
-                });
-            }
+            out.insert((ts, id), (exp, priority));
         }
         Ok(out)
     }
@@ -412,7 +435,9 @@ impl Store {
         expiry_key: &[u8],
     ) -> Result<(), StoreError> {
         if let Some(k) = channel_key {
+            let mut mirror = self.mirror.lock();
             self.by_channel.remove(k)?;
+            mirror.removed(k);
         }
         self.messages.remove(id.0)?;
         self.expiry.remove(expiry_key)?;

@@ -356,10 +356,17 @@ pub struct Reconciler {
 impl Reconciler {
     /// Starts with one range over everything; `mine` must be sorted by [`Item`].
     pub fn new(mine: Vec<ItemInfo>) -> Reconciler {
+        Reconciler::below(mine, Bound::max())
+    }
+
+    /// Starts with one range over the items below `upper` only (those of `mine` at
+    /// or above it are left out); `mine` must be sorted by [`Item`].
+    pub fn below(mut mine: Vec<ItemInfo>, upper: Bound) -> Reconciler {
+        mine.truncate(mine.partition_point(|i| upper.above(&i.item())));
         let keys = items_of(&mine);
         let first = RangeFp {
             lower: None,
-            upper: Bound::max(),
+            upper,
             fingerprint: fingerprint(&keys),
             count: keys.len() as u32,
         };

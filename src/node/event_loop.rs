@@ -6,7 +6,7 @@ use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
 use super::bluetooth::{self, BleLink, SIGHTING_CHANNEL_CAPACITY};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
 use super::guard::{Guard, Verdict, BAN, WARN_FAULTS};
-use super::sync_driver::SyncSession;
+use super::sync_driver::{SyncScope, SyncSession};
 use super::team_state::TEAM_CHANNEL;
 use super::{SharedTeam, SpawnError};
 use crate::audit::{AuditLog, Event, Fact};
@@ -46,9 +46,6 @@ const OUTBOUND_TICK: Duration = Duration::from_millis(5);
 /// How often every connected peer is reconciled: cheap when sets match (one round
 /// trip per channel), and the backstop for anything gossip missed.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
-/// How often a node publishes its receipt: one message per node per interval, however
-/// many messages it stored (50 laptops: 17 receipts a second at most, not 50 per message).
-const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
 /// How long receipts live (at most the team maximum).
 const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
 /// Other teams' topics relayed at most: enough for every agency on a site, and a
@@ -110,6 +107,8 @@ pub(super) struct EventLoop {
     identity: Identity,
     /// Buckets that changed here since our last receipt.
     pending_receipts: super::receipts::PendingBuckets,
+    /// When the next receipt may go out (slower on big sites).
+    receipt_pace: super::receipts::ReceiptPace,
     name: Option<String>,
     limits: Limits,
     cmd_rx: mpsc::Receiver<Command>,
@@ -319,6 +318,7 @@ impl EventLoop {
             max_peers: max_peers as usize,
             identity: identity.clone(),
             pending_receipts: Default::default(),
+            receipt_pace: Default::default(),
             team: config.team.clone(),
             name: config.name.clone(),
             limits: Limits {
@@ -364,7 +364,7 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut receipts = tokio::time::interval(RECEIPT_INTERVAL);
+        let mut receipts = tokio::time::interval(super::receipts::RECEIPT_INTERVAL);
         receipts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut resync = tokio::time::interval(SYNC_INTERVAL);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -380,7 +380,7 @@ impl EventLoop {
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = redial.tick() => self.on_redial_tick(),
                 _ = receipts.tick() => self.on_receipt_tick(),
-                _ = resync.tick() => self.sync_all_peers(),
+                _ = resync.tick() => self.sync_all_peers(SyncScope::Settled),
                 () = self.sweeper.tick() => self.on_sweep_tick(),
                 _ = pump.tick(), if !self.outbound.is_empty() => self.pump_outbound(),
             }
@@ -421,7 +421,7 @@ impl EventLoop {
                 self.subscribe(channel);
                 let _ = reply.send(());
             }
-            Command::SyncAll => self.sync_all_peers(),
+            Command::SyncAll => self.sync_all_peers(SyncScope::Everything),
             Command::Peers { reply } => {
                 let _ = reply.send(self.peer_views());
             }
@@ -531,6 +531,9 @@ impl EventLoop {
         let channel = env.channel.as_str();
         if channel == RECEIPT_CHANNEL {
             if let Ok(r) = Receipt::decode(&env.body) {
+                if env.author != self.identity.signing_key().public().to_bytes() {
+                    self.receipt_pace.heard(env.author, Instant::now());
+                }
                 let recorded = self.store.record_held(
                     &env.author,
                     env.created_at_ms,
@@ -558,7 +561,10 @@ impl EventLoop {
     /// Publishes what this node holds in every bucket that changed since the last
     /// tick, [`MAX_RECEIPT_BUCKETS`] buckets per receipt.
     fn on_receipt_tick(&mut self) {
-        if self.pending_receipts.is_empty() || self.store.is_locked() {
+        if self.pending_receipts.is_empty()
+            || self.store.is_locked()
+            || !self.receipt_pace.take_turn(Instant::now())
+        {
             return;
         }
         let held = self.pending_receipts.take(&self.store, now_ms());
@@ -699,14 +705,14 @@ impl EventLoop {
         }
     }
 
-    fn sync_all_peers(&mut self) {
+    fn sync_all_peers(&mut self, scope: SyncScope) {
         // A locked node cannot store what it would fetch; it catches up after unlock.
         if self.store.is_locked() {
             return;
         }
         let peers: Vec<PeerId> = self.peers.keys().copied().collect();
         for peer in peers {
-            self.start_sync(peer);
+            self.start_sync(peer, scope);
         }
     }
 
@@ -728,7 +734,7 @@ impl EventLoop {
         }
         if self.resync_at.is_some_and(|t| t <= now) {
             self.resync_at = None;
-            self.sync_all_peers();
+            self.sync_all_peers(SyncScope::Settled);
         }
         for i in 0..self.statics.len() {
             let s = &self.statics[i];
@@ -851,7 +857,7 @@ impl EventLoop {
                     // One side starts catch-up at once (the lower peer id, so the two do
                     // not transfer the same backlog twice); the other follows on its timer.
                     if *self.swarm.local_peer_id() < peer_id && !self.store.is_locked() {
-                        self.start_sync(peer_id);
+                        self.start_sync(peer_id, SyncScope::Everything);
                     }
                 }
             }
@@ -870,7 +876,7 @@ impl EventLoop {
                     // Another link took over: catch up on anything the switch held back.
                     self.gossip_kick.insert(peer_id);
                     if !self.store.is_locked() {
-                        self.start_sync(peer_id);
+                        self.start_sync(peer_id, SyncScope::Everything);
                     }
                 }
                 if num_established == 0 && self.peers.remove(&peer_id).is_some() {

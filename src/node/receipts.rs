@@ -6,7 +6,69 @@ use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use crate::gossip::receipt::{bucket_of, Held, MAX_RECEIPT_BUCKETS};
 use crate::store::{Store, StoreError};
 use crate::sync::{fingerprint, Item};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+/// How often a node of a small site publishes a receipt (when it stored something).
+pub(super) const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
+/// Members a site may have before receipts slow down: up to it, every node sends one
+/// every [`RECEIPT_INTERVAL`]; above it the interval grows with the square of the
+/// members heard, so the site's receipt deliveries per second (members² ÷ interval)
+/// stay those of a site this size.
+const PACED_FROM_MEMBERS: f64 = 50.0;
+/// The slowest pace (reached at 500 members).
+const MAX_RECEIPT_INTERVAL: Duration = Duration::from_secs(300);
+/// A member counts towards the site's size for this long after its last receipt.
+const MEMBER_MEMORY: Duration = Duration::from_secs(600);
+/// Receipt authors remembered at most (a bound against forged floods of authors;
+/// past it the site counts as this big, which only slows our receipts down).
+const MAX_MEMBERS_HEARD: usize = 4096;
+
+/// When this node's next receipt may go out: its pace follows the number of members
+/// whose receipts it has heard lately (`proto/receipt.md` §3).
+#[derive(Debug, Default)]
+pub(super) struct ReceiptPace {
+    heard: HashMap<[u8; 32], Instant>,
+    last_sent: Option<Instant>,
+}
+
+impl ReceiptPace {
+    /// Notes a receipt from `author` (another member) heard at `now`.
+    pub(super) fn heard(&mut self, author: [u8; 32], now: Instant) {
+        if self.heard.len() >= MAX_MEMBERS_HEARD && !self.heard.contains_key(&author) {
+            self.forget_old(now);
+            if self.heard.len() >= MAX_MEMBERS_HEARD {
+                return;
+            }
+        }
+        self.heard.insert(author, now);
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        self.heard
+            .retain(|_, t| now.saturating_duration_since(*t) < MEMBER_MEMORY);
+    }
+
+    /// The interval between two receipts of this node at the site's size now.
+    pub(super) fn interval(&mut self, now: Instant) -> Duration {
+        self.forget_old(now);
+        let members = (self.heard.len() + 1) as f64;
+        let factor = (members / PACED_FROM_MEMBERS).powi(2).max(1.0);
+        RECEIPT_INTERVAL.mul_f64(factor).min(MAX_RECEIPT_INTERVAL)
+    }
+
+    /// Whether a receipt may go out at `now`; if so, counts it as sent.
+    pub(super) fn take_turn(&mut self, now: Instant) -> bool {
+        let interval = self.interval(now);
+        let due = self
+            .last_sent
+            .is_none_or(|t| now.saturating_duration_since(t) >= interval);
+        if due {
+            self.last_sent = Some(now);
+        }
+        due
+    }
+}
 
 /// Changed buckets waiting for the next receipt at most: four receipts' worth.
 /// Beyond it the oldest is dropped; it is reported again when it next changes.
@@ -122,6 +184,68 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Store::open(dir.path(), Key::random()).unwrap();
         (dir, s)
+    }
+
+    #[test]
+    fn receipts_slow_down_with_the_square_of_the_members_heard() {
+        let t0 = Instant::now();
+        let mut pace = ReceiptPace::default();
+        assert_eq!(pace.interval(t0), RECEIPT_INTERVAL);
+        for i in 0..49u32 {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t0);
+        }
+        assert_eq!(
+            pace.interval(t0),
+            RECEIPT_INTERVAL,
+            "50 members: as a small site"
+        );
+        for i in 49..99u32 {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t0);
+        }
+        assert_eq!(pace.interval(t0), RECEIPT_INTERVAL * 4, "100 members: 4x");
+        for i in 99..2000u32 {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t0);
+        }
+        assert_eq!(pace.interval(t0), MAX_RECEIPT_INTERVAL);
+        // Members not heard for a while no longer count.
+        assert_eq!(pace.interval(t0 + MEMBER_MEMORY), RECEIPT_INTERVAL);
+    }
+
+    #[test]
+    fn a_receipt_goes_out_once_per_interval() {
+        let t0 = Instant::now();
+        let mut pace = ReceiptPace::default();
+        for i in 0..99u32 {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t0);
+        }
+        assert!(pace.take_turn(t0), "the first receipt is not held back");
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL));
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 3));
+        assert!(pace.take_turn(t0 + RECEIPT_INTERVAL * 4));
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 5));
+    }
+
+    #[test]
+    fn members_heard_are_bounded() {
+        let t0 = Instant::now();
+        let mut pace = ReceiptPace::default();
+        for i in 0..(MAX_MEMBERS_HEARD as u32 + 100) {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t0);
+        }
+        assert_eq!(pace.heard.len(), MAX_MEMBERS_HEARD);
+        // Once the old ones are forgotten, new members are counted again.
+        pace.heard([0xff; 32], t0 + MEMBER_MEMORY);
+        assert_eq!(pace.heard.len(), 1);
     }
 
     #[test]

@@ -21,6 +21,22 @@ use tracing::{debug, info, warn};
 /// Quiet time after the last batch of new messages from a sync before every peer is
 /// re-synced, so a burst of transfers triggers one wave rather than one per batch.
 pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
+/// How old (by its author's clock) a message must be before a periodic sync round
+/// or a re-sync compares it: younger ones are still on their way by gossip, and
+/// pushing them by sync as well only doubles the traffic when a site is busy (at
+/// 500 nodes it tipped the whole site into overload, issue 7). Sessions started on
+/// a new connection compare everything.
+pub(super) const GOSSIP_GRACE: Duration = Duration::from_secs(5);
+
+/// What a session compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SyncScope {
+    /// Every unexpired message: a new connection, or a link that took over.
+    Everything,
+    /// Messages older than [`GOSSIP_GRACE`]: periodic rounds and re-syncs.
+    Settled,
+}
+
 /// Requests one session may send: reconciliation of 100 000 items with every item
 /// different takes about 5 rounds per channel, then one request per batch.
 const MAX_REQUESTS: usize = 4096;
@@ -86,11 +102,13 @@ pub(super) struct SyncSession {
     current: Option<(ChannelName, Phase)>,
     stored: usize,
     started: Instant,
+    /// Exclusive upper bound of every channel's reconciliation.
+    upper: Bound,
 }
 
 impl EventLoop {
-    /// Starts a session with `peer` unless one is running.
-    pub(super) fn start_sync(&mut self, peer: PeerId) {
+    /// Starts a session with `peer` over `scope` unless one is running.
+    pub(super) fn start_sync(&mut self, peer: PeerId, scope: SyncScope) {
         if self.sessions.contains_key(&peer) {
             return;
         }
@@ -115,6 +133,13 @@ impl EventLoop {
                 current: None,
                 stored: 0,
                 started: Instant::now(),
+                upper: match scope {
+                    SyncScope::Everything => Bound::max(),
+                    SyncScope::Settled => Bound {
+                        ts: now_ms().saturating_sub(GOSSIP_GRACE.as_millis() as u64),
+                        id_prefix: Vec::new(),
+                    },
+                },
             },
         );
         self.advance_sync(peer);
@@ -153,8 +178,8 @@ impl EventLoop {
                     .sessions
                     .get_mut(&peer)
                     .expect("invariant: checked above");
-                session.current =
-                    Some((next, Phase::Reconciling(Box::new(Reconciler::new(items)))));
+                let reconciler = Reconciler::below(items, session.upper.clone());
+                session.current = Some((next, Phase::Reconciling(Box::new(reconciler))));
                 continue;
             };
             // Sync names the team's topic, not the bare channel, so teams never mix.

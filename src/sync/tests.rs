@@ -23,7 +23,14 @@ fn reconcile(
     client: &[ItemInfo],
     server: &[ItemInfo],
 ) -> (HashSet<[u8; 32]>, HashSet<[u8; 32]>, usize, usize) {
-    let mut r = Reconciler::new(client.to_vec());
+    reconcile_with(Reconciler::new(client.to_vec()), server)
+}
+
+/// Runs `r` to the end against `server`, as [`reconcile`].
+fn reconcile_with(
+    mut r: Reconciler,
+    server: &[ItemInfo],
+) -> (HashSet<[u8; 32]>, HashSet<[u8; 32]>, usize, usize) {
     let mut bytes = 0;
     let mut rounds = 0;
     while let Some(ranges) = r.next_request() {
@@ -103,6 +110,29 @@ fn cost_grows_with_differences_times_log_n_not_with_n() {
     assert!(b100k < b10k * 2, "{b100k} vs {b10k}");
     // Ten times the differences costs at most about ten times the bytes.
     assert!(b10k_100 < b10k * 12, "{b10k_100} vs {b10k}");
+}
+
+#[test]
+fn below_a_bound_only_older_items_are_compared() {
+    let all: Vec<ItemInfo> = (0..3_000).map(info).collect();
+    let client = sorted(all.iter().copied().filter(|i| i.id[0] % 7 != 0).collect());
+    let server = sorted(all.iter().copied().filter(|i| i.id[0] % 5 != 0).collect());
+    // A bound inside a group of equal timestamps, so the id prefix decides too.
+    let upper = Bound {
+        ts: info(1_500).ts,
+        id_prefix: vec![0x80],
+    };
+    let below = |i: &ItemInfo| upper.above(&i.item());
+    let (need, have, _, _) =
+        reconcile_with(Reconciler::below(client.clone(), upper.clone()), &server);
+    let c: HashSet<_> = client.iter().filter(|i| below(i)).map(|i| i.id).collect();
+    let s: HashSet<_> = server.iter().filter(|i| below(i)).map(|i| i.id).collect();
+    assert!(!need.is_empty() && !have.is_empty());
+    assert_eq!(need, s.difference(&c).copied().collect());
+    assert_eq!(have, c.difference(&s).copied().collect());
+    // Differences above the bound exist and are left alone.
+    let all_need = reconcile(&client, &server).0;
+    assert!(all_need.len() > need.len());
 }
 
 #[test]
