@@ -8,8 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard};
 
-/// A channel's entries: `(created_at_ms, id)` → `(expires_at_ms, priority)`.
-pub(super) type Entries = BTreeMap<(u64, [u8; 32]), (u64, u8)>;
+/// An item: `(created_at_ms, id)`, in the order of the sled key.
+type Item = (u64, [u8; 32]);
+/// A channel's entries: item → `(expires_at_ms, priority)`.
+pub(super) type Entries = BTreeMap<Item, (u64, u8)>;
 
 /// The copies of the channels read so far, by channel name bytes.
 #[derive(Default)]
@@ -26,7 +28,7 @@ impl Mirror {
 pub(super) struct Guard<'a>(MutexGuard<'a, HashMap<Vec<u8>, Entries>>);
 
 /// Splits a `by_channel` key into its channel and `(created_at_ms, id)`.
-fn split_key(key: &[u8]) -> Option<(&[u8], (u64, [u8; 32]))> {
+fn split_key(key: &[u8]) -> Option<(&[u8], Item)> {
     let sep = key.iter().position(|&b| b == 0)?;
     let rest = &key[sep + 1..];
     let ts = u64::from_be_bytes(rest.get(..8)?.try_into().ok()?);
