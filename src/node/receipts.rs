@@ -15,24 +15,48 @@ pub(super) const RECEIPT_INTERVAL: Duration = Duration::from_secs(3);
 /// every [`RECEIPT_INTERVAL`]; above it the interval grows with the square of the
 /// members heard, so the site's receipt deliveries per second (members² ÷ interval)
 /// stay those of a site this size.
-const PACED_FROM_MEMBERS: f64 = 50.0;
-/// The slowest pace (reached at 500 members).
-const MAX_RECEIPT_INTERVAL: Duration = Duration::from_secs(300);
-/// A member counts towards the site's size for this long after its last receipt.
-const MEMBER_MEMORY: Duration = Duration::from_secs(600);
+const PACED_FROM_MEMBERS: f64 = 20.0;
+/// The slowest pace (reached at 490 members).
+const MAX_RECEIPT_INTERVAL: Duration = Duration::from_secs(1800);
+/// A member counts towards the site's size for this long after its last receipt:
+/// longer than the slowest pace, so that a big site does not look small between
+/// two rounds of receipts.
+const MEMBER_MEMORY: Duration = Duration::from_secs(3600);
 /// Receipt authors remembered at most (a bound against forged floods of authors;
 /// past it the site counts as this big, which only slows our receipts down).
 const MAX_MEMBERS_HEARD: usize = 4096;
 
 /// When this node's next receipt may go out: its pace follows the number of members
 /// whose receipts it has heard lately (`proto/receipt.md` §3).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct ReceiptPace {
     heard: HashMap<[u8; 32], Instant>,
     last_sent: Option<Instant>,
+    /// When the first receipt became due (something stored, none sent yet).
+    first_due: Option<Instant>,
+    /// Where in the interval this node's first receipt falls, 0.0 ..= 1.0: drawn at
+    /// random so that a site whose nodes all store their first messages at once does
+    /// not send every first receipt in the same second. Each receipt heard meanwhile
+    /// lengthens the interval, so on a big site most first receipts wait.
+    phase: f64,
+}
+
+impl Default for ReceiptPace {
+    fn default() -> ReceiptPace {
+        ReceiptPace::with_phase(rand::random())
+    }
 }
 
 impl ReceiptPace {
+    fn with_phase(phase: f64) -> ReceiptPace {
+        ReceiptPace {
+            heard: HashMap::new(),
+            last_sent: None,
+            first_due: None,
+            phase: phase.clamp(0.0, 1.0),
+        }
+    }
+
     /// Notes a receipt from `author` (another member) heard at `now`.
     pub(super) fn heard(&mut self, author: [u8; 32], now: Instant) {
         if self.heard.len() >= MAX_MEMBERS_HEARD && !self.heard.contains_key(&author) {
@@ -57,12 +81,17 @@ impl ReceiptPace {
         RECEIPT_INTERVAL.mul_f64(factor).min(MAX_RECEIPT_INTERVAL)
     }
 
-    /// Whether a receipt may go out at `now`; if so, counts it as sent.
+    /// Whether a receipt may go out at `now` (the caller has one to send); if so,
+    /// counts it as sent.
     pub(super) fn take_turn(&mut self, now: Instant) -> bool {
         let interval = self.interval(now);
-        let due = self
-            .last_sent
-            .is_none_or(|t| now.saturating_duration_since(t) >= interval);
+        let due = match self.last_sent {
+            Some(t) => now.saturating_duration_since(t) >= interval,
+            None => {
+                let since = *self.first_due.get_or_insert(now);
+                now.saturating_duration_since(since) >= interval.mul_f64(self.phase)
+            }
+        };
         if due {
             self.last_sent = Some(now);
         }
@@ -186,32 +215,31 @@ mod tests {
         (dir, s)
     }
 
+    /// Notes receipts from members `ids` (numbered authors) at `t`.
+    fn hear(pace: &mut ReceiptPace, ids: std::ops::Range<u32>, t: Instant) {
+        for i in ids {
+            let mut who = [0; 32];
+            who[..4].copy_from_slice(&i.to_be_bytes());
+            pace.heard(who, t);
+        }
+    }
+
     #[test]
     fn receipts_slow_down_with_the_square_of_the_members_heard() {
         let t0 = Instant::now();
         let mut pace = ReceiptPace::default();
         assert_eq!(pace.interval(t0), RECEIPT_INTERVAL);
-        for i in 0..49u32 {
-            let mut who = [0; 32];
-            who[..4].copy_from_slice(&i.to_be_bytes());
-            pace.heard(who, t0);
-        }
+        hear(&mut pace, 0..19, t0);
         assert_eq!(
             pace.interval(t0),
             RECEIPT_INTERVAL,
-            "50 members: as a small site"
+            "20 members: as a small site"
         );
-        for i in 49..99u32 {
-            let mut who = [0; 32];
-            who[..4].copy_from_slice(&i.to_be_bytes());
-            pace.heard(who, t0);
-        }
-        assert_eq!(pace.interval(t0), RECEIPT_INTERVAL * 4, "100 members: 4x");
-        for i in 99..2000u32 {
-            let mut who = [0; 32];
-            who[..4].copy_from_slice(&i.to_be_bytes());
-            pace.heard(who, t0);
-        }
+        hear(&mut pace, 19..39, t0);
+        assert_eq!(pace.interval(t0), RECEIPT_INTERVAL * 4, "40 members: 4x");
+        hear(&mut pace, 39..99, t0);
+        assert_eq!(pace.interval(t0), RECEIPT_INTERVAL * 25, "100 members: 25x");
+        hear(&mut pace, 99..2000, t0);
         assert_eq!(pace.interval(t0), MAX_RECEIPT_INTERVAL);
         // Members not heard for a while no longer count.
         assert_eq!(pace.interval(t0 + MEMBER_MEMORY), RECEIPT_INTERVAL);
@@ -220,13 +248,12 @@ mod tests {
     #[test]
     fn a_receipt_goes_out_once_per_interval() {
         let t0 = Instant::now();
-        let mut pace = ReceiptPace::default();
-        for i in 0..99u32 {
-            let mut who = [0; 32];
-            who[..4].copy_from_slice(&i.to_be_bytes());
-            pace.heard(who, t0);
-        }
-        assert!(pace.take_turn(t0), "the first receipt is not held back");
+        let mut pace = ReceiptPace::with_phase(0.0);
+        hear(&mut pace, 0..39, t0);
+        assert!(
+            pace.take_turn(t0),
+            "phase 0: the first receipt is not held back"
+        );
         assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL));
         assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 3));
         assert!(pace.take_turn(t0 + RECEIPT_INTERVAL * 4));
@@ -234,14 +261,25 @@ mod tests {
     }
 
     #[test]
+    fn the_first_receipt_waits_for_its_phase_of_the_interval() {
+        let t0 = Instant::now();
+        let mut pace = ReceiptPace::with_phase(0.5);
+        assert!(!pace.take_turn(t0));
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL / 4));
+        assert!(pace.take_turn(t0 + RECEIPT_INTERVAL / 2));
+        // Receipts heard while waiting push the first one back (40 members: 4x).
+        let mut late = ReceiptPace::with_phase(0.5);
+        assert!(!late.take_turn(t0));
+        hear(&mut late, 0..39, t0);
+        assert!(!late.take_turn(t0 + RECEIPT_INTERVAL));
+        assert!(late.take_turn(t0 + RECEIPT_INTERVAL * 2));
+    }
+
+    #[test]
     fn members_heard_are_bounded() {
         let t0 = Instant::now();
         let mut pace = ReceiptPace::default();
-        for i in 0..(MAX_MEMBERS_HEARD as u32 + 100) {
-            let mut who = [0; 32];
-            who[..4].copy_from_slice(&i.to_be_bytes());
-            pace.heard(who, t0);
-        }
+        hear(&mut pace, 0..MAX_MEMBERS_HEARD as u32 + 100, t0);
         assert_eq!(pace.heard.len(), MAX_MEMBERS_HEARD);
         // Once the old ones are forgotten, new members are counted again.
         pace.heard([0xff; 32], t0 + MEMBER_MEMORY);

@@ -24,9 +24,10 @@ pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 /// How old (by its author's clock) a message must be before a periodic sync round
 /// or a re-sync compares it: younger ones are still on their way by gossip, and
 /// pushing them by sync as well only doubles the traffic when a site is busy (at
-/// 500 nodes it tipped the whole site into overload, issue 7). Sessions started on
-/// a new connection compare everything.
-pub(super) const GOSSIP_GRACE: Duration = Duration::from_secs(5);
+/// 500 nodes it tipped the whole site into overload, issue 7; with 5 s an overloaded
+/// node's gossip backlog was still fetched twice). Sessions started on a new
+/// connection compare everything.
+pub(super) const GOSSIP_GRACE: Duration = Duration::from_secs(30);
 
 /// What a session compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
