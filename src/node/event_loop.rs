@@ -734,7 +734,9 @@ impl EventLoop {
         }
         if self.resync_at.is_some_and(|t| t <= now) {
             self.resync_at = None;
-            self.sync_all_peers(SyncScope::Settled);
+            // Over everything: what arrived by sync is not gossiped on (proto/sync.md
+            // Y8), so this wave is the only way it travels further now.
+            self.sync_all_peers(SyncScope::Everything);
         }
         for i in 0..self.statics.len() {
             let s = &self.statics[i];

@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 /// re-synced, so a burst of transfers triggers one wave rather than one per batch.
 pub(super) const RESYNC_DEBOUNCE: Duration = Duration::from_millis(200);
 /// How old (by its author's clock) a message must be before a periodic sync round
-/// or a re-sync compares it: younger ones are still on their way by gossip, and
+/// compares it: younger ones are still on their way by gossip, and
 /// pushing them by sync as well only doubles the traffic when a site is busy (at
 /// 500 nodes it tipped the whole site into overload, issue 7; with 5 s an overloaded
 /// node's gossip backlog was still fetched twice). Sessions started on a new
@@ -32,9 +32,10 @@ pub(super) const GOSSIP_GRACE: Duration = Duration::from_secs(30);
 /// What a session compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum SyncScope {
-    /// Every unexpired message: a new connection, or a link that took over.
+    /// Every unexpired message: a new connection, a link that took over, an
+    /// unlock, and the re-sync after messages arrived by sync.
     Everything,
-    /// Messages older than [`GOSSIP_GRACE`]: periodic rounds and re-syncs.
+    /// Messages older than [`GOSSIP_GRACE`]: periodic rounds.
     Settled,
 }
 
