@@ -80,6 +80,13 @@ impl UpArgs {
         self.no_mdns = self.no_mdns || file.mdns == Some(false);
         self.no_bluetooth = self.no_bluetooth || file.bluetooth == Some(false);
         self.bt_adapter = self.bt_adapter.or(file.bt_adapter);
+        // As the two flags together, an adapter named while Bluetooth is off (by the
+        // file, the flags or one of each) is a mistake, not something to ignore.
+        anyhow::ensure!(
+            !(self.no_bluetooth && self.bt_adapter.is_some()),
+            "bt-adapter names a Bluetooth adapter, but Bluetooth is off \
+             (--no-bluetooth or `bluetooth = false`): drop one of the two"
+        );
         self.notify = self.notify || file.notify == Some(true);
         self.notify_detail = self.notify_detail || file.notify_detail == Some(true);
         self.name = self.name.or(file.name);

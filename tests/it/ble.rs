@@ -238,8 +238,12 @@ async fn up_on_a_named_adapter_that_is_not_there_says_so_once_naming_it() {
     }
     // Both run on over IP.
     from_flag.wait_subscribed(&from_file, "general").await;
-    // A name BlueZ never gives, or an adapter with Bluetooth off, is refused
-    // before anything starts.
+    // A name BlueZ never gives, or an adapter with Bluetooth off (by flags, by the
+    // file, or one of each), is refused before anything starts.
+    let off = dir.path().join("off.toml");
+    std::fs::write(&off, "bluetooth = false\nbt-adapter = \"hci1\"\n").unwrap();
+    let off = off.display().to_string();
+    let hci8 = file.display().to_string();
     let data = dir.path().join("refused");
     for (args, says) in [
         (
@@ -249,6 +253,11 @@ async fn up_on_a_named_adapter_that_is_not_there_says_so_once_naming_it() {
         (
             &["up", "--no-bluetooth", "--bt-adapter", "hci1"][..],
             "cannot be used with",
+        ),
+        (&["up", "--config", &off][..], "Bluetooth is off"),
+        (
+            &["up", "--config", &hci8, "--no-bluetooth"][..],
+            "Bluetooth is off",
         ),
     ] {
         let out = crate::harness::cli(&data, args);
