@@ -8,6 +8,7 @@ mod bluetooth;
 mod command;
 mod event_loop;
 pub mod guard;
+mod jitter;
 pub mod latency;
 pub(crate) mod receipts;
 mod sync_driver;

@@ -6,6 +6,7 @@ use super::behaviour::{Behaviour, BehaviourEvent, IDENTIFY_PROTOCOL};
 use super::bluetooth::{self, BleLink, SIGHTING_CHANNEL_CAPACITY};
 use super::command::{Command, NodeEvent, PeerView, StatusView};
 use super::guard::{Guard, Verdict, BAN, WARN_FAULTS};
+use super::jitter::Jittered;
 use super::sync_driver::{SyncScope, SyncSession};
 use super::team_state::TEAM_CHANNEL;
 use super::{SharedTeam, SpawnError};
@@ -44,7 +45,8 @@ const REDIAL_TICK: Duration = Duration::from_millis(100);
 /// How often the outbound queue is offered to the links while messages wait in it.
 const OUTBOUND_TICK: Duration = Duration::from_millis(5);
 /// How often every connected peer is reconciled: cheap when sets match (one round
-/// trip per channel), and the backstop for anything gossip missed.
+/// trip per channel), and the backstop for anything gossip missed. The mean wait:
+/// each is drawn from 7.5–12.5 s (`jitter`), the first from 0–10 s.
 const SYNC_INTERVAL: Duration = Duration::from_secs(10);
 /// How long receipts live (at most the team maximum).
 const RECEIPT_TTL: Duration = Duration::from_secs(12 * 3600);
@@ -364,10 +366,9 @@ impl EventLoop {
     pub(super) async fn run(mut self) {
         let mut redial = tokio::time::interval(REDIAL_TICK);
         redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut receipts = tokio::time::interval(super::receipts::RECEIPT_INTERVAL);
-        receipts.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut resync = tokio::time::interval(SYNC_INTERVAL);
-        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Jittered, not `interval`: nodes started together must not act together.
+        let mut receipts = Jittered::new(super::receipts::RECEIPT_INTERVAL);
+        let mut resync = Jittered::new(SYNC_INTERVAL);
         let mut pump = tokio::time::interval(OUTBOUND_TICK);
         pump.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -379,8 +380,8 @@ impl EventLoop {
                 Some(seen) = self.ble_rx.recv() => self.on_ble_sighting(seen),
                 ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
                 _ = redial.tick() => self.on_redial_tick(),
-                _ = receipts.tick() => self.on_receipt_tick(),
-                _ = resync.tick() => self.sync_all_peers(SyncScope::Settled),
+                () = receipts.tick() => self.on_receipt_tick(),
+                () = resync.tick() => self.sync_all_peers(SyncScope::Settled),
                 () = self.sweeper.tick() => self.on_sweep_tick(),
                 _ = pump.tick(), if !self.outbound.is_empty() => self.pump_outbound(),
             }

@@ -2,10 +2,13 @@
 //! here since the last receipt, what this node holds in a bucket, and which members
 //! hold a message (those whose newest claim about its bucket equals this node's).
 
+use super::jitter::jittered;
 use crate::gossip::envelope::{ChannelName, Envelope, MessageId};
 use crate::gossip::receipt::{bucket_of, Held, MAX_RECEIPT_BUCKETS};
 use crate::store::{Store, StoreError};
 use crate::sync::{fingerprint, Item};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
@@ -27,11 +30,17 @@ const MEMBER_MEMORY: Duration = Duration::from_secs(3600);
 const MAX_MEMBERS_HEARD: usize = 4096;
 
 /// When this node's next receipt may go out: its pace follows the number of members
-/// whose receipts it has heard lately (`proto/receipt.md` §3).
+/// whose receipts it has heard lately (`proto/receipt.md` §3). Each gap is the
+/// interval times a random factor (`jitter`, 0.75–1.25), so nodes that sent their
+/// first receipts together drift apart instead of sending every receipt together.
 #[derive(Debug)]
 pub(super) struct ReceiptPace {
     heard: HashMap<[u8; 32], Instant>,
     last_sent: Option<Instant>,
+    /// Draws the phase and the factor of each gap.
+    rng: StdRng,
+    /// The factor of the gap after `last_sent` (a draw in 0..1, see `jittered`).
+    gap: f64,
     /// When the first receipt became due (something stored, none sent yet).
     first_due: Option<Instant>,
     /// Where in the interval this node's first receipt falls, 0.0 ..= 1.0: drawn at
@@ -43,17 +52,20 @@ pub(super) struct ReceiptPace {
 
 impl Default for ReceiptPace {
     fn default() -> ReceiptPace {
-        ReceiptPace::with_phase(rand::random())
+        ReceiptPace::from_rng(StdRng::from_entropy())
     }
 }
 
 impl ReceiptPace {
-    fn with_phase(phase: f64) -> ReceiptPace {
+    fn from_rng(mut rng: StdRng) -> ReceiptPace {
+        let phase = rng.gen::<f64>();
         ReceiptPace {
             heard: HashMap::new(),
             last_sent: None,
             first_due: None,
-            phase: phase.clamp(0.0, 1.0),
+            gap: rng.gen::<f64>(),
+            rng,
+            phase,
         }
     }
 
@@ -86,7 +98,7 @@ impl ReceiptPace {
     pub(super) fn take_turn(&mut self, now: Instant) -> bool {
         let interval = self.interval(now);
         let due = match self.last_sent {
-            Some(t) => now.saturating_duration_since(t) >= interval,
+            Some(t) => now.saturating_duration_since(t) >= jittered(interval, self.gap),
             None => {
                 let since = *self.first_due.get_or_insert(now);
                 now.saturating_duration_since(since) >= interval.mul_f64(self.phase)
@@ -94,6 +106,7 @@ impl ReceiptPace {
         };
         if due {
             self.last_sent = Some(now);
+            self.gap = self.rng.gen::<f64>();
         }
         due
     }
@@ -187,6 +200,7 @@ pub(crate) fn bucket_holders(
 
 #[cfg(test)]
 mod tests {
+    use super::super::jitter::SPREAD;
     use super::*;
     use crate::crypto::at_rest::Key;
     use crate::gossip::envelope::{Draft, DEFAULT_HOP_LIMIT};
@@ -245,34 +259,109 @@ mod tests {
         assert_eq!(pace.interval(t0 + MEMBER_MEMORY), RECEIPT_INTERVAL);
     }
 
+    /// A pace with a fixed seed and the given phase.
+    fn with_phase(phase: f64) -> ReceiptPace {
+        let mut pace = ReceiptPace::from_rng(StdRng::seed_from_u64(7));
+        pace.phase = phase;
+        pace
+    }
+
     #[test]
     fn a_receipt_goes_out_once_per_interval() {
         let t0 = Instant::now();
-        let mut pace = ReceiptPace::with_phase(0.0);
+        let mut pace = with_phase(0.0);
         hear(&mut pace, 0..39, t0);
         assert!(
             pace.take_turn(t0),
             "phase 0: the first receipt is not held back"
         );
+        // 40 members: 12 s, each gap drawn from 9-15 s.
         assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL));
-        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 3));
-        assert!(pace.take_turn(t0 + RECEIPT_INTERVAL * 4));
-        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 5));
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 2));
+        assert!(pace.take_turn(t0 + RECEIPT_INTERVAL * 5));
+        assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL * 6));
+        let mut at = t0 + RECEIPT_INTERVAL * 5;
+        let mut gaps = Vec::new();
+        for _ in 0..200 {
+            let last = at;
+            while !pace.take_turn(at) {
+                at += Duration::from_millis(10);
+            }
+            gaps.push((at - last).as_secs_f64());
+        }
+        let (lo, hi) = (12.0 * (1.0 - SPREAD), 12.0 * (1.0 + SPREAD) + 0.01);
+        assert!(gaps.iter().all(|g| (lo..=hi).contains(g)), "{gaps:?}");
+        let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+        assert!((11.0..13.0).contains(&mean), "mean gap {mean}");
     }
 
     #[test]
     fn the_first_receipt_waits_for_its_phase_of_the_interval() {
         let t0 = Instant::now();
-        let mut pace = ReceiptPace::with_phase(0.5);
+        let mut pace = with_phase(0.5);
         assert!(!pace.take_turn(t0));
         assert!(!pace.take_turn(t0 + RECEIPT_INTERVAL / 4));
         assert!(pace.take_turn(t0 + RECEIPT_INTERVAL / 2));
         // Receipts heard while waiting push the first one back (40 members: 4x).
-        let mut late = ReceiptPace::with_phase(0.5);
+        let mut late = with_phase(0.5);
         assert!(!late.take_turn(t0));
         hear(&mut late, 0..39, t0);
         assert!(!late.take_turn(t0 + RECEIPT_INTERVAL));
         assert!(late.take_turn(t0 + RECEIPT_INTERVAL * 2));
+    }
+
+    /// The most receipts sent within any `window` by a simulated site of `n` nodes
+    /// started in the same instant, each hearing every receipt, after `settle`.
+    fn busiest_window(n: usize, settle: Duration, window: Duration, span: Duration) -> usize {
+        let t0 = Instant::now();
+        let mut paces: Vec<ReceiptPace> = (0..n as u64)
+            .map(|i| ReceiptPace::from_rng(StdRng::seed_from_u64(i)))
+            .collect();
+        let key = |i: usize| {
+            let mut k = [0u8; 32];
+            k[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            k
+        };
+        let mut sent = Vec::new();
+        let step = Duration::from_millis(100);
+        let mut now = t0;
+        while now < t0 + span {
+            let senders: Vec<usize> = (0..n).filter(|i| paces[*i].take_turn(now)).collect();
+            for &s in &senders {
+                for (i, pace) in paces.iter_mut().enumerate() {
+                    if i != s {
+                        pace.heard(key(s), now);
+                    }
+                }
+                sent.push(now);
+            }
+            now += step;
+        }
+        let late: Vec<Instant> = sent.into_iter().filter(|t| *t >= t0 + settle).collect();
+        late.iter()
+            .map(|a| {
+                late.iter()
+                    .filter(|b| **b >= *a && **b - *a < window)
+                    .count()
+            })
+            .max()
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn a_site_started_together_spreads_its_receipts_out() {
+        // 50 nodes: 18.75 s between a node's receipts, so 2.7 receipts a second
+        // when spread out. Without the random gaps, the first receipts (drawn over
+        // the first 3 s, when nothing is heard yet) fixed every later round: all
+        // 50 nodes sent within the same few seconds, every round (18 within one
+        // second in this simulation; 7 with them).
+        let busiest = busiest_window(
+            50,
+            Duration::from_secs(120),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        );
+        assert!(busiest <= 10, "{busiest} receipts within one second");
     }
 
     #[test]
