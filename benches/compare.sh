@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the bench-spec standard configurations REPS times for fieldmesh and both reference
 # peers (../shared/peers), interleaved in one session, each run bounded by `timeout`, then
-# writes a Markdown table of medians (min–max) and the ratios fieldmesh / peer.
+# writes a Markdown table of medians (min–max), the machine's CPU steal during the runs, and
+# the ratios fieldmesh / peer.
 #
 #   benches/compare.sh                       # everything, REPS=3
 #   REPS=1 ONLY="--n 50 --m 1000 --window 1" benches/compare.sh
@@ -62,6 +63,15 @@ if has js; then
   fi
 fi
 
+# The machine's CPU ticks from /proc/stat's first line: "steal total". Steal is time
+# the hypervisor gave to other guests; on a busy VM it inflates latency and CPU per
+# delivery, so each run records its share and the table shows it.
+ticks() { awk '/^cpu / {t = 0; for (i = 2; i <= 9; i++) t += $i; print $9, t; exit}' /proc/stat 2>/dev/null; }
+steal_between() { # "steal total" before, after -> fraction, or null
+  awk -v a="$1" -v b="$2" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    d = y[2] - x[2]; if (d > 0) printf "%.4f", (y[1] - x[1]) / d; else printf "null" }'
+}
+
 run() { # impl rep config
   local impl=$1 rep=$2 cfg=$3 line
   local -a cmd
@@ -76,9 +86,13 @@ run() { # impl rep config
       cmd=(node "$ROOT/target/peer-js/bench.mjs" "${args[@]}") ;;
   esac
   echo "rep $rep $impl: $cfg" >&2
+  local before steal
+  before=$(ticks)
   line=$(timeout "$RUN_TIMEOUT" "${cmd[@]}" 2>>"$OUT/$impl.log" | tail -1)
+  steal=$(steal_between "$before" "$(ticks)")
+  [ -n "$steal" ] || steal=null
   [ -n "$line" ] || line="{\"error\":\"no output (killed by timeout $RUN_TIMEOUT s?)\"}"
-  printf '{"impl":"%s","rep":%s,"args":"%s","result":%s}\n' "$impl" "$rep" "$cfg" "$line" >>"$OUT/runs.jsonl"
+  printf '{"impl":"%s","rep":%s,"args":"%s","steal":%s,"result":%s}\n' "$impl" "$rep" "$cfg" "$steal" "$line" >>"$OUT/runs.jsonl"
 }
 
 for rep in $(seq 1 "$REPS"); do
@@ -105,8 +119,8 @@ def cell(vals):
         return "—"
     return f"{fmt(statistics.median(vals))} ({fmt(min(vals))}–{fmt(max(vals))})"
 med = {}
-print("| config | implementation | ok runs | " + " | ".join(m for m, _ in metrics) + " | delivered |")
-print("|---|---|---|" + "---|" * (len(metrics) + 1))
+print("| config | implementation | ok runs | " + " | ".join(m for m, _ in metrics) + " | delivered | CPU steal % |")
+print("|---|---|---|" + "---|" * (len(metrics) + 2))
 for cfg in order:
     for impl in ["fieldmesh", "rust", "js"]:
         rs = [r["result"] for r in runs if r["args"] == cfg and r["impl"] == impl]
@@ -120,8 +134,10 @@ for cfg in order:
             cells.append(cell(vals))
         errs = [x.get("error", "?") for x in rs if x is None or "error" in x]
         note = f" ({len(errs)} failed: {errs[0][:60]})" if errs else ""
+        steal = [r["steal"] * 100 for r in runs if r["args"] == cfg and r["impl"] == impl
+                 and r.get("steal") is not None]
         print(f"| `{cfg}` | {names[impl]} | {len(ok)}/{len(rs)}{note} | " + " | ".join(cells)
-              + f" | {cell([x['delivered_fraction'] for x in ok])} |")
+              + f" | {cell([x['delivered_fraction'] for x in ok])} | {cell(steal)} |")
 print()
 print("Ratios fieldmesh / peer (medians; below 1 is better for latency, wire and CPU, above 1 for msgs/s):")
 print()
