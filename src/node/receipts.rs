@@ -200,7 +200,7 @@ pub(crate) fn bucket_holders(
 
 #[cfg(test)]
 mod tests {
-    use super::super::jitter::SPREAD;
+    use super::super::jitter::{most_within, SPREAD};
     use super::*;
     use crate::crypto::at_rest::Key;
     use crate::gossip::envelope::{Draft, DEFAULT_HOP_LIMIT};
@@ -337,15 +337,12 @@ mod tests {
             }
             now += step;
         }
-        let late: Vec<Instant> = sent.into_iter().filter(|t| *t >= t0 + settle).collect();
-        late.iter()
-            .map(|a| {
-                late.iter()
-                    .filter(|b| **b >= *a && **b - *a < window)
-                    .count()
-            })
-            .max()
-            .unwrap_or(0)
+        let late: Vec<Duration> = sent
+            .into_iter()
+            .filter(|t| *t >= t0 + settle)
+            .map(|t| t - t0)
+            .collect();
+        most_within(&late, window)
     }
 
     #[test]
